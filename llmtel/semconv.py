@@ -1,0 +1,269 @@
+"""The one registry: every instrument and span llmtel emits, declared once.
+
+Names come from the upstream ``opentelemetry-semantic-conventions`` package
+where it has them (GenAI conventions as released in semconv v1.41.0, hardware
+``hw.*`` conventions); llmtel's own additions live under the ``llmtel.``
+namespace. Docs, dashboards and alert rules are generated from this table.
+
+This module imports nothing from the rest of llmtel.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass, field
+from typing import Final
+
+from opentelemetry.semconv._incubating.attributes import error_attributes as _error
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _ga
+from opentelemetry.semconv._incubating.attributes import server_attributes as _server
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _gm
+
+#: Version of the semantic conventions llmtel follows for ``gen_ai.*``.
+SEMCONV_VERSION: Final = "1.41.0"
+SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.41.0"
+#: ``OTEL_SEMCONV_STABILITY_OPT_IN`` value that switches to the newer names of
+#: the semantic-conventions-genai repository.
+GEN_AI_LATEST_OPT_IN: Final = "gen_ai_latest_experimental"
+
+# Attribute keys (upstream constants re-exported; llmtel's own under llmtel.*)
+OPERATION_NAME: Final = _ga.GEN_AI_OPERATION_NAME
+PROVIDER_NAME: Final = _ga.GEN_AI_PROVIDER_NAME
+REQUEST_MODEL: Final = _ga.GEN_AI_REQUEST_MODEL
+RESPONSE_MODEL: Final = _ga.GEN_AI_RESPONSE_MODEL
+TOKEN_TYPE: Final = _ga.GEN_AI_TOKEN_TYPE
+TOOL_NAME: Final = _ga.GEN_AI_TOOL_NAME
+AGENT_NAME: Final = _ga.GEN_AI_AGENT_NAME
+DATA_SOURCE_ID: Final = _ga.GEN_AI_DATA_SOURCE_ID
+ERROR_TYPE: Final = _error.ERROR_TYPE
+SERVER_ADDRESS: Final = _server.SERVER_ADDRESS
+SERVER_PORT: Final = _server.SERVER_PORT
+QUEUE_NAME: Final = "llmtel.queue.name"
+REASON: Final = "llmtel.reason"
+CIRCUIT_BREAKER_NAME: Final = "llmtel.circuit_breaker.name"
+CACHE_NAME: Final = "llmtel.cache.name"
+CACHE_RESULT: Final = "llmtel.cache.result"
+RETRIEVAL_HIT: Final = "llmtel.retrieval.hit"
+SESSION_KIND: Final = "llmtel.session.kind"
+SELF_PROBLEM: Final = "llmtel.problem"
+EXPORTER_NAME: Final = "llmtel.exporter"
+
+
+class Kind(str, enum.Enum):
+    """Instrument kinds, named as in the OpenTelemetry metrics API."""
+
+    COUNTER = "counter"
+    UP_DOWN_COUNTER = "updowncounter"
+    HISTOGRAM = "histogram"
+    GAUGE = "gauge"
+    OBSERVABLE_COUNTER = "observable_counter"
+    OBSERVABLE_UP_DOWN_COUNTER = "observable_updowncounter"
+    OBSERVABLE_GAUGE = "observable_gauge"
+
+    @property
+    def observable(self) -> bool:
+        return self.value.startswith("observable_")
+
+
+@dataclass(frozen=True)
+class InstrumentSpec:
+    """One instrument: everything needed to create, document and query it."""
+
+    name: str
+    kind: Kind
+    unit: str
+    description: str
+    #: Attribute keys allowed on this instrument's data points; others are dropped.
+    attributes: frozenset[str]
+    #: Advisory explicit bucket boundaries (histograms only).
+    buckets: tuple[float, ...] | None = None
+    #: Dashboard/doc grouping: llm, server, tool, agent, retrieval, runtime, gpu, process, self.
+    group: str = "llm"
+    #: True when the name comes from opentelemetry-semantic-conventions.
+    upstream: bool = False
+    #: Name used instead under OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental.
+    latest_name: str | None = None
+    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class SpanSpec:
+    """A span name pattern and kind (``{}`` placeholders filled at runtime)."""
+
+    name: str
+    kind: str
+    operation: str
+
+
+# Bucket boundaries given by the GenAI conventions (v1.41.0).
+DURATION_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+TOKEN_BUCKETS: Final = (
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
+)  # fmt: skip
+TTFT_BUCKETS: Final = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+TPOT_BUCKETS: Final = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
+CHUNK_BUCKETS: Final = (
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.14, 0.16, 0.18, 0.2, 0.25, 0.3, 0.35,
+    0.4, 0.45, 0.5, 0.75, 1.0, 2.0, 5.0,
+)  # fmt: skip
+# llmtel's own: short waits (queues, tools, retrieval) need finer low buckets.
+WAIT_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+RANK_BUCKETS: Final = (0.0, 0.1, 0.2, 0.25, 0.34, 0.5, 1.0)
+COUNT_BUCKETS: Final = (0.0, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+
+_CALL = frozenset({OPERATION_NAME, PROVIDER_NAME, REQUEST_MODEL, RESPONSE_MODEL, SERVER_ADDRESS, SERVER_PORT})
+_CALL_ERR = _CALL | {ERROR_TYPE}
+
+INSTRUMENTS: Final[tuple[InstrumentSpec, ...]] = (
+    # --- GenAI client (upstream) ---
+    InstrumentSpec(
+        _gm.GEN_AI_CLIENT_OPERATION_DURATION, Kind.HISTOGRAM, "s", "GenAI operation duration.",
+        _CALL_ERR, DURATION_BUCKETS, "llm", upstream=True,
+    ),
+    InstrumentSpec(
+        _gm.GEN_AI_CLIENT_TOKEN_USAGE, Kind.HISTOGRAM, "{token}", "Number of input and output tokens used.",
+        _CALL | {TOKEN_TYPE}, TOKEN_BUCKETS, "llm", upstream=True,
+    ),
+    InstrumentSpec(
+        _gm.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, Kind.HISTOGRAM, "s",
+        "Time to receive the first chunk, measured from when the client issues the generation request "
+        "to when the first chunk is received in the response stream.",
+        _CALL_ERR, CHUNK_BUCKETS, "llm", upstream=True,
+    ),
+    InstrumentSpec(
+        _gm.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK, Kind.HISTOGRAM, "s",
+        "Time per output chunk, recorded for each chunk received after the first one, measured as the "
+        "time elapsed from the end of the previous chunk to the end of the current chunk.",
+        _CALL_ERR, CHUNK_BUCKETS, "llm", upstream=True,
+    ),
+    # --- GenAI server (upstream) ---
+    InstrumentSpec(
+        _gm.GEN_AI_SERVER_REQUEST_DURATION, Kind.HISTOGRAM, "s",
+        "Generative AI server request duration such as time-to-last byte or last output token.",
+        _CALL_ERR, DURATION_BUCKETS, "server", upstream=True,
+    ),
+    InstrumentSpec(
+        _gm.GEN_AI_SERVER_TIME_TO_FIRST_TOKEN, Kind.HISTOGRAM, "s",
+        "Time to generate first token for successful responses.",
+        _CALL, TTFT_BUCKETS, "server", upstream=True,
+    ),
+    InstrumentSpec(
+        _gm.GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN, Kind.HISTOGRAM, "s",
+        "Time per output token generated after the first token for successful responses.",
+        _CALL, TPOT_BUCKETS, "server", upstream=True,
+    ),
+    # --- llmtel: cost ---
+    InstrumentSpec(
+        "llmtel.gen_ai.client.cost", Kind.COUNTER, "USD",
+        "Estimated cost of GenAI calls in US dollars, from llmtel's price table (unknown models are not counted).",
+        _CALL | {TOKEN_TYPE}, None, "llm",
+    ),
+    InstrumentSpec(
+        "llmtel.gen_ai.requests.active", Kind.UP_DOWN_COUNTER, "{request}",
+        "GenAI calls in flight in this process.",
+        frozenset({OPERATION_NAME, PROVIDER_NAME, REQUEST_MODEL}), None, "runtime",
+    ),
+    # --- llmtel: tools, agents, retrieval (the conventions define spans only) ---
+    InstrumentSpec(
+        "llmtel.tool.duration", Kind.HISTOGRAM, "s", "Duration of tool executions.",
+        frozenset({TOOL_NAME, ERROR_TYPE}), WAIT_BUCKETS, "tool",
+        latest_name="gen_ai.execute_tool.duration",
+    ),
+    InstrumentSpec(
+        "llmtel.agent.duration", Kind.HISTOGRAM, "s", "Duration of agent invocations.",
+        frozenset({AGENT_NAME, ERROR_TYPE}), DURATION_BUCKETS, "agent",
+        latest_name="gen_ai.invoke_agent.duration",
+    ),
+    InstrumentSpec(
+        "llmtel.retrieval.duration", Kind.HISTOGRAM, "s", "Duration of retrieval (RAG) queries.",
+        frozenset({DATA_SOURCE_ID, ERROR_TYPE}), WAIT_BUCKETS, "retrieval",
+    ),
+    InstrumentSpec(
+        "llmtel.retrieval.documents", Kind.HISTOGRAM, "{document}", "Documents returned per retrieval query.",
+        frozenset({DATA_SOURCE_ID}), COUNT_BUCKETS, "retrieval",
+    ),
+    InstrumentSpec(
+        "llmtel.retrieval.judged", Kind.COUNTER, "{query}",
+        "Retrieval queries with relevance judgements; llmtel.retrieval.hit tells whether a relevant "
+        "document was in the top k (hit@k = hits / judged).",
+        frozenset({DATA_SOURCE_ID, RETRIEVAL_HIT}), None, "retrieval",
+    ),
+    InstrumentSpec(
+        "llmtel.retrieval.reciprocal_rank", Kind.HISTOGRAM, "1",
+        "Reciprocal rank of the first relevant document (0 when none); MRR = sum / count.",
+        frozenset({DATA_SOURCE_ID}), RANK_BUCKETS, "retrieval",
+    ),
+    # --- llmtel: serving runtime helpers ---
+    InstrumentSpec(
+        "llmtel.sessions.active", Kind.UP_DOWN_COUNTER, "{session}", "Open sessions (chats, websockets).",
+        frozenset({SESSION_KIND}), None, "runtime",
+    ),
+    InstrumentSpec(
+        "llmtel.queue.depth", Kind.UP_DOWN_COUNTER, "{request}", "Requests waiting in a queue.",
+        frozenset({QUEUE_NAME}), None, "runtime",
+    ),
+    InstrumentSpec(
+        "llmtel.queue.wait", Kind.HISTOGRAM, "s", "Time a request waited in a queue before service.",
+        frozenset({QUEUE_NAME}), WAIT_BUCKETS, "runtime",
+    ),
+    InstrumentSpec(
+        "llmtel.admission.rejected", Kind.COUNTER, "{request}", "Requests rejected by admission control.",
+        frozenset({QUEUE_NAME, REASON}), None, "runtime",
+    ),
+    InstrumentSpec(
+        "llmtel.circuit_breaker.state", Kind.GAUGE, "1",
+        "Circuit-breaker state: 0 closed, 1 half-open, 2 open.",
+        frozenset({CIRCUIT_BREAKER_NAME}), None, "runtime",
+    ),
+    InstrumentSpec(
+        "llmtel.rate_limit.wait", Kind.HISTOGRAM, "s", "Time spent waiting on a provider rate limit.",
+        frozenset({PROVIDER_NAME, REQUEST_MODEL}), WAIT_BUCKETS, "runtime",
+    ),
+    InstrumentSpec(
+        "llmtel.cache.requests", Kind.COUNTER, "{request}",
+        "Cache look-ups (prompt, semantic or response caches) by result (hit or miss).",
+        frozenset({CACHE_NAME, CACHE_RESULT}), None, "runtime",
+    ),
+    InstrumentSpec(
+        "llmtel.model.load.duration", Kind.HISTOGRAM, "s", "Time to load a model into memory.",
+        frozenset({REQUEST_MODEL}), DURATION_BUCKETS, "runtime",
+    ),
+    # --- llmtel self-telemetry ---
+    InstrumentSpec(
+        "llmtel.sdk.problems", Kind.COUNTER, "{event}",
+        "Values llmtel dropped, clamped or sanitized, and internal errors it swallowed, by kind of problem.",
+        frozenset({SELF_PROBLEM}), None, "self",
+    ),
+    InstrumentSpec(
+        "llmtel.sdk.export.failures", Kind.COUNTER, "{export}", "Failed exports, by exporter.",
+        frozenset({EXPORTER_NAME}), None, "self",
+    ),
+)
+
+SPANS: Final[tuple[SpanSpec, ...]] = (
+    SpanSpec("{operation} {model}", "CLIENT", "chat"),
+    SpanSpec("execute_tool {tool}", "INTERNAL", "execute_tool"),
+    SpanSpec("invoke_agent {agent}", "INTERNAL", "invoke_agent"),
+    SpanSpec("retrieval {data_source}", "CLIENT", "retrieval"),
+)
+
+_BY_NAME: Final = {spec.name: spec for spec in INSTRUMENTS}
+
+
+def spec(name: str) -> InstrumentSpec:
+    """Return the registry entry for ``name`` (KeyError when unknown)."""
+    return _BY_NAME[name]
+
+
+def latest_experimental() -> bool:
+    """True when OTEL_SEMCONV_STABILITY_OPT_IN asks for the newer GenAI names."""
+    values = os.environ.get("OTEL_SEMCONV_STABILITY_OPT_IN", "")
+    return GEN_AI_LATEST_OPT_IN in {v.strip() for v in values.split(",")}
+
+
+def emitted_name(instrument: InstrumentSpec, *, latest: bool | None = None) -> str:
+    """The name an instrument is emitted under, given the stability opt-in."""
+    use_latest = latest_experimental() if latest is None else latest
+    return instrument.latest_name if use_latest and instrument.latest_name else instrument.name
