@@ -15,10 +15,18 @@ import os
 from dataclasses import dataclass, field
 from typing import Final
 
+from opentelemetry.semconv._incubating.attributes import cpu_attributes as _cpu
+from opentelemetry.semconv._incubating.attributes import cpython_attributes as _cpy
 from opentelemetry.semconv._incubating.attributes import error_attributes as _error
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _ga
+from opentelemetry.semconv._incubating.attributes import hw_attributes as _hw
+from opentelemetry.semconv._incubating.attributes import network_attributes as _net
+from opentelemetry.semconv._incubating.attributes import process_attributes as _proc
 from opentelemetry.semconv._incubating.attributes import server_attributes as _server
+from opentelemetry.semconv._incubating.metrics import cpython_metrics as _cpym
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _gm
+from opentelemetry.semconv._incubating.metrics import hw_metrics as _hwm
+from opentelemetry.semconv._incubating.metrics import process_metrics as _pm
 
 #: Version of the semantic conventions llmtel follows for ``gen_ai.*``.
 SEMCONV_VERSION: Final = "1.41.0"
@@ -240,6 +248,127 @@ INSTRUMENTS: Final[tuple[InstrumentSpec, ...]] = (
         "llmtel.sdk.export.failures", Kind.COUNTER, "{export}", "Failed exports, by exporter.",
         frozenset({EXPORTER_NAME}), None, "self",
     ),
+    # ===== BEGIN gpu/process collectors (issue 5; owned by llmtel/collectors/) =====
+    # Hardware conventions (semconv 1.44 as shipped in opentelemetry-semantic-conventions 0.66b2):
+    # every hw.* point carries hw.id (required), hw.name, hw.parent, hw.type; GPU metrics add
+    # hw.vendor/hw.model/hw.driver_version. A MIG instance is its own component (its hw.id is the
+    # MIG UUID, hw.parent the GPU's) plus llmtel.gpu.mig.instance ("gi<G>/ci<C>"). All observable:
+    # the collectors read NVML/psutil once per collection.
+    InstrumentSpec(
+        _hwm.HW_GPU_UTILIZATION, Kind.OBSERVABLE_GAUGE, "1", "Fraction of time spent in a specific task.",
+        frozenset({_hw.HW_ID, _hw.HW_NAME, _hw.HW_PARENT, _hw.HW_TYPE, _hw.HW_VENDOR, _hw.HW_MODEL,
+                   _hw.HW_DRIVER_VERSION, "llmtel.gpu.mig.instance", _hw.HW_GPU_TASK}),
+        None, "gpu", upstream=True,
+    ),
+    InstrumentSpec(
+        _hwm.HW_GPU_MEMORY_USAGE, Kind.OBSERVABLE_UP_DOWN_COUNTER, "By", "GPU memory used.",
+        frozenset({_hw.HW_ID, _hw.HW_NAME, _hw.HW_PARENT, _hw.HW_TYPE, _hw.HW_VENDOR, _hw.HW_MODEL,
+                   _hw.HW_DRIVER_VERSION, "llmtel.gpu.mig.instance"}),
+        None, "gpu", upstream=True,
+    ),
+    InstrumentSpec(
+        _hwm.HW_GPU_MEMORY_LIMIT, Kind.OBSERVABLE_UP_DOWN_COUNTER, "By", "Size of the GPU memory.",
+        frozenset({_hw.HW_ID, _hw.HW_NAME, _hw.HW_PARENT, _hw.HW_TYPE, _hw.HW_VENDOR, _hw.HW_MODEL,
+                   _hw.HW_DRIVER_VERSION, "llmtel.gpu.mig.instance"}),
+        None, "gpu", upstream=True,
+    ),
+    InstrumentSpec(
+        _hwm.HW_GPU_MEMORY_UTILIZATION, Kind.OBSERVABLE_GAUGE, "1", "Fraction of GPU memory used.",
+        frozenset({_hw.HW_ID, _hw.HW_NAME, _hw.HW_PARENT, _hw.HW_TYPE, _hw.HW_VENDOR, _hw.HW_MODEL,
+                   _hw.HW_DRIVER_VERSION, "llmtel.gpu.mig.instance"}),
+        None, "gpu", upstream=True,
+    ),
+    InstrumentSpec(
+        _hwm.HW_GPU_IO, Kind.OBSERVABLE_COUNTER, "By", "Received and transmitted bytes by the GPU.",
+        frozenset({_hw.HW_ID, _hw.HW_NAME, _hw.HW_PARENT, _hw.HW_TYPE, _hw.HW_VENDOR, _hw.HW_MODEL,
+                   _hw.HW_DRIVER_VERSION, _net.NETWORK_IO_DIRECTION}),
+        None, "gpu", upstream=True,
+    ),
+    InstrumentSpec(
+        _hwm.HW_POWER, Kind.OBSERVABLE_GAUGE, "W", "Instantaneous power consumed by the component.",
+        frozenset({_hw.HW_ID, _hw.HW_NAME, _hw.HW_PARENT, _hw.HW_TYPE}), None, "gpu", upstream=True,
+    ),
+    InstrumentSpec(
+        _hwm.HW_ENERGY, Kind.OBSERVABLE_COUNTER, "J", "Energy consumed by the component.",
+        frozenset({_hw.HW_ID, _hw.HW_NAME, _hw.HW_PARENT, _hw.HW_TYPE}), None, "gpu", upstream=True,
+    ),
+    InstrumentSpec(
+        _hwm.HW_TEMPERATURE, Kind.OBSERVABLE_GAUGE, "Cel", "Temperature in degrees Celsius.",
+        frozenset({_hw.HW_ID, _hw.HW_NAME, _hw.HW_PARENT, _hw.HW_TYPE, _hw.HW_SENSOR_LOCATION}),
+        None, "gpu", upstream=True,
+    ),
+    InstrumentSpec(
+        "llmtel.process.gpu.memory.usage", Kind.OBSERVABLE_UP_DOWN_COUNTER, "By",
+        "GPU memory used by this process on each GPU (or MIG instance), where NVML reports it.",
+        frozenset({_hw.HW_ID, _hw.HW_NAME, _hw.HW_PARENT, "llmtel.gpu.mig.instance"}), None, "gpu",
+    ),
+    # Process and CPython runtime (psutil + gc), on the process.* / cpython.gc.* conventions.
+    InstrumentSpec(
+        _pm.PROCESS_CPU_TIME, Kind.OBSERVABLE_COUNTER, "s", "Total CPU seconds broken down by different CPU modes.",
+        frozenset({_cpu.CPU_MODE}), None, "process", upstream=True,
+    ),
+    InstrumentSpec(
+        _pm.PROCESS_CPU_UTILIZATION, Kind.OBSERVABLE_GAUGE, "1",
+        "Difference in process.cpu.time since the last measurement, divided by the elapsed time and number "
+        "of CPUs available to the process.",
+        frozenset({_cpu.CPU_MODE}), None, "process", upstream=True,
+    ),
+    InstrumentSpec(
+        _pm.PROCESS_MEMORY_USAGE, Kind.OBSERVABLE_UP_DOWN_COUNTER, "By",
+        "The amount of physical memory in use (resident set size).",
+        frozenset(), None, "process", upstream=True,
+    ),
+    InstrumentSpec(
+        _pm.PROCESS_MEMORY_VIRTUAL, Kind.OBSERVABLE_UP_DOWN_COUNTER, "By", "The amount of committed virtual memory.",
+        frozenset(), None, "process", upstream=True,
+    ),
+    InstrumentSpec(
+        _pm.PROCESS_THREAD_COUNT, Kind.OBSERVABLE_UP_DOWN_COUNTER, "{thread}", "Process threads count.",
+        frozenset(), None, "process", upstream=True,
+    ),
+    InstrumentSpec(
+        _pm.PROCESS_UNIX_FILE_DESCRIPTOR_COUNT, Kind.OBSERVABLE_UP_DOWN_COUNTER, "{file_descriptor}",
+        "Number of UNIX file descriptors in use by the process.",
+        frozenset(), None, "process", upstream=True,
+    ),
+    InstrumentSpec(
+        _pm.PROCESS_CONTEXT_SWITCHES, Kind.OBSERVABLE_COUNTER, "{context_switch}",
+        "Number of times the process has been context switched.",
+        frozenset({_proc.PROCESS_CONTEXT_SWITCH_TYPE}), None, "process", upstream=True,
+    ),
+    InstrumentSpec(
+        _pm.PROCESS_UPTIME, Kind.OBSERVABLE_GAUGE, "s", "The time the process has been running.",
+        frozenset(), None, "process", upstream=True,
+    ),
+    InstrumentSpec(
+        _cpym.CPYTHON_GC_COLLECTIONS, Kind.OBSERVABLE_COUNTER, "{collection}",
+        "The number of times a generation was collected since interpreter start.",
+        frozenset({_cpy.CPYTHON_GC_GENERATION}), None, "process", upstream=True,
+    ),
+    InstrumentSpec(
+        _cpym.CPYTHON_GC_COLLECTED_OBJECTS, Kind.OBSERVABLE_COUNTER, "{object}",
+        "The total number of objects collected inside a generation since interpreter start.",
+        frozenset({_cpy.CPYTHON_GC_GENERATION}), None, "process", upstream=True,
+    ),
+    InstrumentSpec(
+        _cpym.CPYTHON_GC_UNCOLLECTABLE_OBJECTS, Kind.OBSERVABLE_COUNTER, "{object}",
+        "The total number of objects which were found to be uncollectable inside a generation since "
+        "interpreter start.",
+        frozenset({_cpy.CPYTHON_GC_GENERATION}), None, "process", upstream=True,
+    ),
+    InstrumentSpec(
+        "llmtel.cpython.gc.pause_time", Kind.OBSERVABLE_COUNTER, "s",
+        "Time the garbage collector paused the interpreter, per generation, since llmtel started collecting.",
+        frozenset({_cpy.CPYTHON_GC_GENERATION}), None, "process",
+    ),
+    InstrumentSpec(
+        "llmtel.build.info", Kind.OBSERVABLE_GAUGE, "1",
+        "Always 1; the attributes tell the llmtel, OpenTelemetry SDK and Python versions.",
+        frozenset({"llmtel.version", "llmtel.otel_sdk.version", _proc.PROCESS_RUNTIME_NAME,
+                   _proc.PROCESS_RUNTIME_VERSION}),
+        None, "process",
+    ),
+    # ===== END gpu/process collectors =====
 )
 
 SPANS: Final[tuple[SpanSpec, ...]] = (
