@@ -1,0 +1,72 @@
+"""Zero-code start: ``opentelemetry-instrument python app.py`` configures llmtel.
+
+Two entry points, both named ``llmtel`` (see ``pyproject.toml``):
+
+* ``opentelemetry_distro`` → :class:`LlmtelDistro`: runs first and only fills in environment
+  defaults (never overrides what the user set), so that the standard ``OTEL_*`` variables keep
+  working exactly as documented by OpenTelemetry;
+* ``opentelemetry_configurator`` → :class:`LlmtelConfigurator`: calls :func:`llmtel.configure`,
+  which builds the providers from those variables.
+
+When another distro (e.g. ``opentelemetry-distro``) is installed too, the instrumentation loader
+takes whichever entry point it finds first; ``OTEL_PYTHON_DISTRO=llmtel`` and
+``OTEL_PYTHON_CONFIGURATOR=llmtel`` pick llmtel's. Choosing the llmtel distro also defaults the
+configurator to llmtel's, so the pair always matches.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+# The upstream module opts out of type checking (``# type: ignore`` at its top).
+from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
+from opentelemetry.sdk._configuration import _BaseConfigurator
+
+__all__ = ["DEFAULTS", "LlmtelConfigurator", "LlmtelDistro"]
+
+logger = logging.getLogger("llmtel")
+
+#: Environment defaults applied by the distro with ``os.environ.setdefault``.
+DEFAULTS: dict[str, str] = {
+    # Serve /metrics from the embedded Prometheus bridge (pull); add ",otlp" to also push.
+    "OTEL_METRICS_EXPORTER": "llmtel_prometheus",
+    # Spans stay in-process (exemplars and the local trace store) unless an exporter is asked for.
+    "OTEL_TRACES_EXPORTER": "none",
+    # llmtel does not ship a logs pipeline; without this the SDK would try to export logs via OTLP.
+    "OTEL_LOGS_EXPORTER": "none",
+    # Picking this distro means picking its configurator, even when others are installed.
+    "OTEL_PYTHON_CONFIGURATOR": "llmtel",
+}
+
+
+class LlmtelDistro(BaseDistro):  # type: ignore[misc]  # subclassing an untyped (Any) base
+    """Fills in llmtel's environment defaults; instrumentors load as with any distro."""
+
+    def _configure(self, **kwargs: Any) -> None:
+        for key, value in DEFAULTS.items():
+            os.environ.setdefault(key, value)
+
+
+class LlmtelConfigurator(_BaseConfigurator):
+    """Runs :func:`llmtel.configure` from the environment under ``opentelemetry-instrument``.
+
+    Auto-instrumentation must never stop the application from starting: any configuration error
+    (a taken Prometheus port, a bad variable) is logged once, clearly, and the app runs without
+    llmtel's exporters.
+    """
+
+    def _configure(self, **kwargs: Any) -> None:
+        try:
+            import llmtel
+
+            llmtel.configure(_from_auto_instrumentation=True)
+        except Exception as exc:
+            logger.error(
+                "llmtel: auto-instrumentation could not configure telemetry, the application continues "
+                "without it: %s: %s",
+                type(exc).__name__,
+                exc,
+            )
+            logger.debug("llmtel: configure() failure under opentelemetry-instrument", exc_info=True)
