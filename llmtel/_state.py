@@ -1,0 +1,65 @@
+"""What the recording API records into: set by configure(), usable before it.
+
+Before ``configure()`` (or when an application never calls it) the handles are
+built on the OpenTelemetry API's global providers, whose proxies start
+forwarding once any SDK provider is installed.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from opentelemetry import metrics, trace
+
+from llmtel import semconv
+from llmtel.instruments import Instruments
+from llmtel.pricing import PriceTable
+
+SCOPE = "llmtel"
+try:
+    from importlib.metadata import version as _version
+
+    VERSION = _version("llmtel")
+except Exception:  # noqa: BLE001 - running from a source tree
+    VERSION = "0.0.0"
+
+
+@dataclass
+class Handles:
+    """Everything a recording call needs, resolved once per configuration."""
+
+    tracer: trace.Tracer
+    instruments: Instruments
+    prices: PriceTable
+    capture_content: bool = False
+    enabled: bool = True
+
+
+_lock = threading.Lock()
+_current: Handles | None = None
+
+
+def build(meter_provider: metrics.MeterProvider, tracer_provider: trace.TracerProvider, **kwargs: object) -> Handles:
+    """Create llmtel's tracer and instruments on the given providers."""
+    meter = meter_provider.get_meter(SCOPE, VERSION, schema_url=semconv.SCHEMA_URL)
+    tracer = tracer_provider.get_tracer(SCOPE, VERSION, schema_url=semconv.SCHEMA_URL)
+    return Handles(tracer=tracer, instruments=Instruments(meter), **kwargs)  # type: ignore[arg-type]
+
+
+def current() -> Handles:
+    """The active handles (global-provider defaults before configure)."""
+    handles = _current
+    if handles is None:
+        with _lock:
+            if _current is None:
+                install(build(metrics.get_meter_provider(), trace.get_tracer_provider(), prices=PriceTable()))
+            handles = _current
+    assert handles is not None
+    return handles
+
+
+def install(handles: Handles | None) -> None:
+    """Make ``handles`` current (None: back to global-provider defaults)."""
+    global _current
+    _current = handles

@@ -1,0 +1,558 @@
+"""The recording API: one handler for LLM calls, tools, retrieval and agents.
+
+Each invocation object starts a span, makes it the current span for the block
+(so the application's own spans and logs nest under it), gathers timings while
+the block runs, and records every metric at the end — while its span is still
+current, so histogram samples carry the span's trace and span id as exemplars.
+One class serves ``with`` and ``async with``; streams are wrapped by
+``wrap_stream`` for sync and async iterables alike.
+
+Nothing here raises into the caller: failures are counted by ``llmtel._errors``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from time import perf_counter
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from llmtel import _errors, _state, semconv
+from llmtel._values import clean_count, clean_str
+
+__all__ = ["AgentInvocation", "LLMCall", "Retrieval", "ToolInvocation", "agent", "llm_call", "retrieval", "tool"]
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _error_type(exc: BaseException) -> str:
+    cls = type(exc)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+class _Operation:
+    """Span + duration lifecycle shared by every invocation kind."""
+
+    _span_kind = SpanKind.INTERNAL
+
+    def __init__(self) -> None:
+        self._handles = _state.current()
+        self._span: trace.Span | None = None
+        self._token: object | None = None
+        self._start = 0.0
+        self._ended = False
+        self.error_type: str | None = None
+
+    # -- subclass hooks -------------------------------------------------
+    def _span_name(self) -> str:
+        raise NotImplementedError
+
+    def _span_attributes(self) -> dict[str, Any]:
+        return {}
+
+    def _record(self, duration: float) -> None:
+        raise NotImplementedError
+
+    def _final_span_attributes(self) -> dict[str, Any]:
+        return {}
+
+    # -- lifecycle --------------------------------------------------------
+    @property
+    def span(self) -> trace.Span:
+        """This invocation's span (a non-recording span before the block starts)."""
+        return self._span if self._span is not None else trace.INVALID_SPAN
+
+    def _begin(self) -> None:
+        with _errors.guarded("start span"):
+            if self._handles.enabled:
+                span = self._handles.tracer.start_span(
+                    self._span_name(), kind=self._span_kind, attributes=self._span_attributes()
+                )
+                self._span = span
+                self._token = otel_context.attach(trace.set_span_in_context(span))
+        self._start = perf_counter()
+
+    def _end(self, exc: BaseException | None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        duration = perf_counter() - self._start
+        if exc is not None and self.error_type is None:
+            self.error_type = _error_type(exc)
+        if self._handles.enabled:
+            with _errors.guarded("record metrics"):
+                self._record(duration)
+        span = self._span
+        if span is not None:
+            with _errors.guarded("end span"):
+                extra = self._final_span_attributes()
+                if self.error_type is not None:
+                    extra[semconv.ERROR_TYPE] = self.error_type
+                if extra:
+                    span.set_attributes(extra)
+                if exc is not None:
+                    span.record_exception(exc)
+                    span.set_status(Status(StatusCode.ERROR, str(exc)[:256] or self.error_type))
+                elif self.error_type is not None:
+                    span.set_status(Status(StatusCode.ERROR, self.error_type))
+                span.end()
+        if self._token is not None:
+            token, self._token = self._token, None
+            try:
+                otel_context.detach(token)  # type: ignore[arg-type]
+            except Exception as detach_error:  # noqa: BLE001 - exited in another context (async task)
+                _errors.report("context detach", detach_error)
+
+    def set_error(self, error_type: str) -> None:
+        """Mark the operation failed without an exception (e.g. a refusal)."""
+        self.error_type = clean_str(error_type) or "_OTHER"
+
+    def __enter__(self: T) -> T:
+        self._begin()  # type: ignore[attr-defined]
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._end(exc)
+
+    async def __aenter__(self: T) -> T:
+        self._begin()  # type: ignore[attr-defined]
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._end(exc)
+
+
+def _record_histogram(instrument: Any, value: float | None, attributes: dict[str, Any]) -> None:
+    if value is not None:
+        instrument.record(value, attributes)
+
+
+class LLMCall(_Operation):
+    """One inference call. Use through :func:`llm_call`."""
+
+    _span_kind = SpanKind.CLIENT
+
+    def __init__(
+        self,
+        *,
+        provider: Any,
+        model: Any,
+        operation: Any = "chat",
+        stream: bool = False,
+        role: str = "client",
+        server_address: Any = None,
+        server_port: Any = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if role not in ("client", "server"):
+            _errors.report("invalid role", detail=repr(role))
+            role = "client"
+        self.role = role
+        self.stream = bool(stream)
+        self.operation = clean_str(operation) or "chat"
+        self.provider = clean_str(provider)
+        self.model = clean_str(model)
+        self.response_model: str | None = None
+        self.finish_reasons: tuple[str, ...] = ()
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.cache_read_input_tokens: int | None = None
+        self.cache_creation_input_tokens: int | None = None
+        self.reasoning_output_tokens: int | None = None
+        self.response_id: str | None = None
+        self._first: float | None = None
+        self._last: float | None = None
+        self._gaps: list[float] = []
+        self._chunks = 0
+        port = server_port if isinstance(server_port, int) and not isinstance(server_port, bool) else None
+        # One attribute dict per call; every metric's allowlist is a subset of these keys.
+        self._attrs: dict[str, Any] = {semconv.OPERATION_NAME: self.operation}
+        if self.provider is not None:
+            self._attrs[semconv.PROVIDER_NAME] = self.provider
+        if self.model is not None:
+            self._attrs[semconv.REQUEST_MODEL] = self.model
+        address = clean_str(server_address)
+        if address is not None:
+            self._attrs[semconv.SERVER_ADDRESS] = address
+        if port is not None:
+            self._attrs[semconv.SERVER_PORT] = port
+        self._extra = attributes or {}
+
+    def _span_name(self) -> str:
+        return f"{self.operation} {self.model}" if self.model else self.operation
+
+    def _span_attributes(self) -> dict[str, Any]:
+        attrs = dict(self._attrs)
+        attrs["gen_ai.request.stream"] = self.stream
+        for key, value in self._extra.items():
+            cleaned = clean_str(value) if not isinstance(value, bool | int | float) else value
+            if cleaned is not None:
+                attrs[key] = cleaned
+        return attrs
+
+    def _begin(self) -> None:
+        super()._begin()
+        if self._handles.enabled:
+            with _errors.guarded("record active requests"):
+                self._active_attrs = {
+                    k: v for k, v in self._attrs.items() if k in (semconv.OPERATION_NAME, semconv.PROVIDER_NAME,
+                                                                  semconv.REQUEST_MODEL)
+                }
+                self._handles.instruments.active.add(1, self._active_attrs)
+
+    # -- streaming ----------------------------------------------------------
+    def mark_first_token(self) -> None:
+        """Mark the first token/chunk now (hand-driven streams); later calls are ignored."""
+        if self._first is None:
+            self.mark_chunk()
+
+    def mark_chunk(self) -> None:
+        """Mark that a chunk arrived now. The first one gives time to first chunk."""
+        now = perf_counter()
+        if self._first is None:
+            self._first = now
+        else:
+            self._gaps.append(now - self._last)  # type: ignore[operator]
+        self._last = now
+        self._chunks += 1
+
+    @overload
+    def wrap_stream(self, stream: AsyncIterable[T]) -> AsyncIterator[T]: ...
+    @overload
+    def wrap_stream(self, stream: Iterable[T]) -> Iterator[T]: ...
+    def wrap_stream(self, stream: Iterable[T] | AsyncIterable[T]) -> Iterator[T] | AsyncIterator[T]:
+        """Yield ``stream``'s chunks unchanged, timing each one (sync or async)."""
+        if hasattr(stream, "__aiter__"):
+            return self._wrap_async(stream)  # type: ignore[arg-type]
+        return self._wrap_sync(stream)  # type: ignore[arg-type]
+
+    def _wrap_sync(self, stream: Iterable[T]) -> Iterator[T]:
+        mark = self.mark_chunk
+        for chunk in stream:
+            mark()
+            yield chunk
+
+    async def _wrap_async(self, stream: AsyncIterable[T]) -> AsyncIterator[T]:
+        mark = self.mark_chunk
+        async for chunk in stream:
+            mark()
+            yield chunk
+
+    # -- results ------------------------------------------------------------
+    def set_usage(
+        self,
+        input_tokens: Any = None,
+        output_tokens: Any = None,
+        cache_read_input_tokens: Any = None,
+        cache_creation_input_tokens: Any = None,
+        reasoning_output_tokens: Any = None,
+    ) -> None:
+        """Token usage as reported by the provider (bad values are dropped and counted)."""
+        if input_tokens is not None:
+            self.input_tokens = clean_count(input_tokens)
+        if output_tokens is not None:
+            self.output_tokens = clean_count(output_tokens)
+        if cache_read_input_tokens is not None:
+            self.cache_read_input_tokens = clean_count(cache_read_input_tokens)
+        if cache_creation_input_tokens is not None:
+            self.cache_creation_input_tokens = clean_count(cache_creation_input_tokens)
+        if reasoning_output_tokens is not None:
+            self.reasoning_output_tokens = clean_count(reasoning_output_tokens)
+
+    def set_response_model(self, model: Any) -> None:
+        """The model that actually answered (``gen_ai.response.model``)."""
+        self.response_model = clean_str(model)
+
+    def set_response_id(self, response_id: Any) -> None:
+        """The provider's response id (``gen_ai.response.id``, span only)."""
+        self.response_id = clean_str(response_id)
+
+    def set_finish_reasons(self, reasons: Sequence[Any] | str) -> None:
+        """Why generation stopped (``gen_ai.response.finish_reasons``, span only)."""
+        items = [reasons] if isinstance(reasons, str) else list(reasons or ())
+        self.finish_reasons = tuple(r for r in (clean_str(item) for item in items) if r is not None)
+
+    @property
+    def time_to_first_chunk(self) -> float | None:
+        """Seconds from the start of the call to the first chunk, once seen."""
+        return None if self._first is None else self._first - self._start
+
+    # -- recording ----------------------------------------------------------
+    def _record(self, duration: float) -> None:
+        ins = self._handles.instruments
+        ins.active.add(-1, self._active_attrs)
+        attrs = self._attrs
+        if self.response_model is not None:
+            attrs[semconv.RESPONSE_MODEL] = self.response_model
+        ok = self.error_type is None
+        if self.error_type is not None:
+            err_attrs = {**attrs, semconv.ERROR_TYPE: self.error_type}
+        else:
+            err_attrs = attrs
+        ttfc = self.time_to_first_chunk
+        if self.role == "client":
+            ins.client_duration.record(duration, err_attrs)
+            if ttfc is not None:
+                ins.client_ttfc.record(ttfc, err_attrs)
+                record = ins.client_tpoc.record
+                for gap in self._gaps:
+                    record(gap, err_attrs)
+        else:
+            ins.server_duration.record(duration, err_attrs)
+            if ok and ttfc is not None:
+                ins.server_ttft.record(ttfc, attrs)
+                output = self.output_tokens if self.output_tokens else self._chunks
+                if output and output > 1:
+                    ins.server_tpot.record((duration - ttfc) / (output - 1), attrs)
+        if self.input_tokens is not None:
+            ins.client_tokens.record(self.input_tokens, {**attrs, semconv.TOKEN_TYPE: "input"})
+        if self.output_tokens is not None:
+            ins.client_tokens.record(self.output_tokens, {**attrs, semconv.TOKEN_TYPE: "output"})
+        if self.role == "client" and (self.input_tokens or self.output_tokens):
+            cost = self._handles.prices.cost(
+                self.response_model or self.model,
+                input_tokens=self.input_tokens or 0,
+                output_tokens=self.output_tokens or 0,
+                cache_read_input_tokens=self.cache_read_input_tokens or 0,
+                cache_creation_input_tokens=self.cache_creation_input_tokens or 0,
+            )
+            if cost is not None and math.isfinite(cost):
+                ins.cost.add(cost, attrs)
+
+    def _final_span_attributes(self) -> dict[str, Any]:
+        attrs: dict[str, Any] = {}
+        if self.response_model is not None:
+            attrs[semconv.RESPONSE_MODEL] = self.response_model
+        if self.response_id is not None:
+            attrs["gen_ai.response.id"] = self.response_id
+        if self.finish_reasons:
+            attrs["gen_ai.response.finish_reasons"] = list(self.finish_reasons)
+        for key, value in (
+            ("gen_ai.usage.input_tokens", self.input_tokens),
+            ("gen_ai.usage.output_tokens", self.output_tokens),
+            ("gen_ai.usage.cache_read.input_tokens", self.cache_read_input_tokens),
+            ("gen_ai.usage.cache_creation.input_tokens", self.cache_creation_input_tokens),
+            ("gen_ai.usage.reasoning.output_tokens", self.reasoning_output_tokens),
+        ):
+            if value is not None:
+                attrs[key] = value
+        ttfc = self.time_to_first_chunk
+        if ttfc is not None:
+            attrs["gen_ai.response.time_to_first_chunk"] = ttfc
+        return attrs
+
+    def set_content(self, *, input_messages: Any = None, output_messages: Any = None) -> None:
+        """Record prompt/completion content on the span — only when ``capture_content`` is on."""
+        if not self._handles.capture_content or self._span is None:
+            return
+        import json
+
+        with _errors.guarded("capture content"):
+            if input_messages is not None:
+                self._span.set_attribute("gen_ai.input.messages", json.dumps(input_messages, default=str))
+            if output_messages is not None:
+                self._span.set_attribute("gen_ai.output.messages", json.dumps(output_messages, default=str))
+
+
+def llm_call(
+    *,
+    provider: Any,
+    model: Any,
+    operation: Any = "chat",
+    stream: bool = False,
+    role: str = "client",
+    server_address: Any = None,
+    server_port: Any = None,
+    **attributes: Any,
+) -> LLMCall:
+    """Instrument one inference call: ``with llmtel.llm_call(...) as call:`` (or ``async with``).
+
+    ``role="server"`` records the ``gen_ai.server.*`` metrics instead of the
+    client ones. Extra keyword attributes go on the span only, never on metrics.
+    """
+    return LLMCall(
+        provider=provider,
+        model=model,
+        operation=operation,
+        stream=stream,
+        role=role,
+        server_address=server_address,
+        server_port=server_port,
+        attributes=attributes,
+    )
+
+
+class _Decoratable(_Operation):
+    """An operation that is also a decorator: each decorated call is a fresh operation."""
+
+    def _fresh(self) -> _Decoratable:
+        raise NotImplementedError
+
+    def __call__(self, func: F) -> F:
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                async with self._fresh():
+                    return await func(*args, **kwargs)
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self._fresh():
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+class ToolInvocation(_Decoratable):
+    """A tool execution (``execute_tool`` span + ``llmtel.tool.duration``)."""
+
+    def __init__(self, name: Any, *, tool_type: str | None = None, call_id: Any = None) -> None:
+        super().__init__()
+        self.name = clean_str(name) or "unknown"
+        self.tool_type = tool_type
+        self.call_id = clean_str(call_id)
+
+    def _fresh(self) -> ToolInvocation:
+        return ToolInvocation(self.name, tool_type=self.tool_type)
+
+    def _span_name(self) -> str:
+        return f"execute_tool {self.name}"
+
+    def _span_attributes(self) -> dict[str, Any]:
+        attrs: dict[str, Any] = {semconv.OPERATION_NAME: "execute_tool", semconv.TOOL_NAME: self.name}
+        if self.tool_type:
+            attrs["gen_ai.tool.type"] = self.tool_type
+        if self.call_id:
+            attrs["gen_ai.tool.call.id"] = self.call_id
+        return attrs
+
+    def _record(self, duration: float) -> None:
+        attrs: dict[str, Any] = {semconv.TOOL_NAME: self.name}
+        if self.error_type is not None:
+            attrs[semconv.ERROR_TYPE] = self.error_type
+        self._handles.instruments.tool_duration.record(duration, attrs)
+
+
+def tool(name: Any, *, tool_type: str | None = None, call_id: Any = None) -> ToolInvocation:
+    """Instrument a tool: ``with llmtel.tool("search"):`` or ``@llmtel.tool("search")``."""
+    return ToolInvocation(name, tool_type=tool_type, call_id=call_id)
+
+
+class AgentInvocation(_Decoratable):
+    """An agent invocation (``invoke_agent`` span + ``llmtel.agent.duration``); calls inside nest under it."""
+
+    def __init__(self, name: Any, *, agent_id: Any = None, provider: Any = None) -> None:
+        super().__init__()
+        self.name = clean_str(name) or "unknown"
+        self.agent_id = clean_str(agent_id)
+        self.provider = clean_str(provider)
+
+    def _fresh(self) -> AgentInvocation:
+        return AgentInvocation(self.name, agent_id=self.agent_id, provider=self.provider)
+
+    def _span_name(self) -> str:
+        return f"invoke_agent {self.name}"
+
+    def _span_attributes(self) -> dict[str, Any]:
+        attrs: dict[str, Any] = {semconv.OPERATION_NAME: "invoke_agent", semconv.AGENT_NAME: self.name}
+        if self.agent_id:
+            attrs["gen_ai.agent.id"] = self.agent_id
+        if self.provider:
+            attrs[semconv.PROVIDER_NAME] = self.provider
+        return attrs
+
+    def _record(self, duration: float) -> None:
+        attrs: dict[str, Any] = {semconv.AGENT_NAME: self.name}
+        if self.error_type is not None:
+            attrs[semconv.ERROR_TYPE] = self.error_type
+        self._handles.instruments.agent_duration.record(duration, attrs)
+
+
+def agent(name: Any, *, agent_id: Any = None, provider: Any = None) -> AgentInvocation:
+    """Instrument an agent run: ``with llmtel.agent("planner"):`` or as a decorator."""
+    return AgentInvocation(name, agent_id=agent_id, provider=provider)
+
+
+class Retrieval(_Decoratable):
+    """A retrieval (RAG) query: span, latency, documents returned, hit@k and reciprocal rank."""
+
+    _span_kind = SpanKind.CLIENT
+
+    def __init__(self, data_source: Any = None, *, top_k: Any = None) -> None:
+        super().__init__()
+        self.data_source = clean_str(data_source)
+        self.top_k = top_k if isinstance(top_k, int) and not isinstance(top_k, bool) and top_k > 0 else None
+        self.documents: int | None = None
+        self._relevant_ranks: list[int] | None = None
+
+    def _fresh(self) -> Retrieval:
+        return Retrieval(self.data_source, top_k=self.top_k)
+
+    def _span_name(self) -> str:
+        return f"retrieval {self.data_source}" if self.data_source else "retrieval"
+
+    def _span_attributes(self) -> dict[str, Any]:
+        attrs: dict[str, Any] = {semconv.OPERATION_NAME: "retrieval"}
+        if self.data_source:
+            attrs[semconv.DATA_SOURCE_ID] = self.data_source
+        if self.top_k:
+            attrs["gen_ai.request.top_k"] = self.top_k
+        return attrs
+
+    def set_documents(self, count: Any) -> None:
+        """How many documents the query returned."""
+        self.documents = clean_count(count)
+
+    def record_relevance(self, relevant_ranks: Sequence[Any]) -> None:
+        """1-based ranks of the relevant documents among those returned (empty: none relevant).
+
+        Gives hit@k (was any relevant document within ``top_k``) and the
+        reciprocal rank of the first relevant one (MRR over queries).
+        """
+        ranks = [int(r) for r in relevant_ranks if isinstance(r, int | float) and not isinstance(r, bool)
+                 and math.isfinite(r) and r >= 1]
+        if len(ranks) != len(list(relevant_ranks)):
+            _errors.report("invalid relevance rank")
+        self._relevant_ranks = sorted(ranks)
+
+    def _record(self, duration: float) -> None:
+        ins = self._handles.instruments
+        source: dict[str, Any] = {}
+        if self.data_source is not None:
+            source[semconv.DATA_SOURCE_ID] = self.data_source
+        timing = dict(source)
+        if self.error_type is not None:
+            timing[semconv.ERROR_TYPE] = self.error_type
+        ins.retrieval_duration.record(duration, timing)
+        if self.documents is not None:
+            ins.retrieval_documents.record(self.documents, source)
+        if self._relevant_ranks is not None:
+            first = self._relevant_ranks[0] if self._relevant_ranks else None
+            k = self.top_k if self.top_k is not None else self.documents
+            hit = first is not None and (k is None or first <= k)
+            ins.retrieval_judged.add(1, {**source, semconv.RETRIEVAL_HIT: "true" if hit else "false"})
+            ins.retrieval_rr.record(1.0 / first if first else 0.0, source)
+
+    def _final_span_attributes(self) -> dict[str, Any]:
+        return {"gen_ai.retrieval.documents.count": self.documents} if self.documents is not None else {}
+
+
+def retrieval(data_source: Any = None, *, top_k: Any = None) -> Retrieval:
+    """Instrument a retrieval query: ``with llmtel.retrieval(data_source="docs", top_k=5) as r:``."""
+    return Retrieval(data_source, top_k=top_k)

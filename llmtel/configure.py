@@ -1,0 +1,521 @@
+"""``llmtel.configure()``: providers, readers, views, exemplars and the embedded endpoint.
+
+Options resolve as argument > environment > default (``llmtel.options``).
+Providers the application already installed are used, never overridden: the
+SDK refuses a second global provider, so llmtel attaches to the existing one
+(its trace store as one more span processor) instead of building its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider as SDKMeterProvider
+from opentelemetry.sdk.metrics import (
+    AlwaysOffExemplarFilter,
+    AlwaysOnExemplarFilter,
+    TraceBasedExemplarFilter,
+)
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
+from opentelemetry.sdk.trace import sampling
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from llmtel import _errors, _state, _values, semconv
+from llmtel._errors import ConfigurationError
+from llmtel.endpoint import Endpoint
+from llmtel.options import resolve
+from llmtel.pricing import PriceTable
+from llmtel.readers.prometheus import PrometheusBridgeReader
+from llmtel.tracestore import TraceStore
+
+logger = logging.getLogger("llmtel")
+
+__all__ = ["Telemetry", "configure", "current", "force_flush", "get_meter", "shutdown"]
+
+_BRIDGE_NAMES = ("llmtel_prometheus", "prometheus")
+_SDK_DEFAULT_CARDINALITY = 2000
+_EXEMPLAR_FILTERS = {
+    "trace_based": TraceBasedExemplarFilter,
+    "always_on": AlwaysOnExemplarFilter,
+    "always_off": AlwaysOffExemplarFilter,
+}
+
+
+@dataclass
+class Telemetry:
+    """The result of ``configure()``: what was built and where to look."""
+
+    options: dict[str, Any]
+    meter_provider: metrics.MeterProvider | None = None
+    tracer_provider: trace.TracerProvider | None = None
+    owns_meter_provider: bool = False
+    owns_tracer_provider: bool = False
+    bridge: PrometheusBridgeReader | None = None
+    endpoint: Endpoint | None = None
+    trace_store: TraceStore | None = None
+    readers: list[MetricReader] = field(default_factory=list)
+    collectors: list[Any] = field(default_factory=list)
+    from_auto_instrumentation: bool = False
+    disabled: bool = False
+    closed: bool = False
+
+    @property
+    def endpoint_url(self) -> str | None:
+        """Base URL of the embedded endpoint (``http://127.0.0.1:9464``), or None."""
+        return self.endpoint.url if self.endpoint else None
+
+    @property
+    def metrics_url(self) -> str | None:
+        """The scrape URL, when the bridge is served."""
+        return f"{self.endpoint.url}/metrics" if self.endpoint and self.bridge else None
+
+
+_lock = threading.RLock()
+_active: Telemetry | None = None
+# Providers llmtel built itself: never mistaken for "the app's" after a shutdown.
+_owned_ids: set[int] = set()
+
+
+def current() -> Telemetry | None:
+    """The active configuration, or None before configure()/after shutdown()."""
+    return _active
+
+
+def get_meter() -> metrics.Meter:
+    """llmtel's meter (on the configured provider, or the global one before configure)."""
+    return _state.current().instruments.meter
+
+
+def _global_set(module: Any, attr: str) -> bool:
+    once = getattr(module, attr, None)
+    return bool(getattr(once, "_done", False))
+
+
+def _sampler(name: str, arg: float | None) -> sampling.Sampler:
+    known = sampling._KNOWN_SAMPLERS.get(name)  # noqa: SLF001 - the SDK's own name table
+    if known is None:
+        raise ConfigurationError(f"traces_sampler {name!r} is unknown; use one of {sorted(sampling._KNOWN_SAMPLERS)}")
+    if isinstance(known, type):
+        return known(1.0 if arg is None else arg)  # type: ignore[call-arg,no-any-return]
+    return known  # type: ignore[no-any-return]
+
+
+def _entry_point(group: str, name: str) -> Any:
+    for ep in entry_points(group=group):
+        if ep.name == name:
+            return ep.load()
+    available = sorted({ep.name for ep in entry_points(group=group)} | set(_BRIDGE_NAMES) | {"otlp", "none"})
+    raise ConfigurationError(f"unknown exporter {name!r} in {group}; installed: {', '.join(available)}")
+
+
+def _otlp_protocol(signal: str) -> str:
+    return (
+        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc"
+    ).strip()
+
+
+def _otlp_timeout_kwargs(signal: str, timeout: float) -> dict[str, Any]:
+    # The exporter reads OTEL_EXPORTER_OTLP_*TIMEOUT itself; llmtel's default only fills the gap.
+    if os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT") or os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT"):
+        return {}
+    return {"timeout": timeout}
+
+
+def _otlp_metric_exporter(timeout: float) -> MetricExporter:
+    protocol = _otlp_protocol("METRICS")
+    kwargs = _otlp_timeout_kwargs("METRICS", timeout)
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
+
+        return GrpcExporter(**kwargs)
+    if protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
+
+        return HttpExporter(**kwargs)
+    raise ConfigurationError(f"OTLP protocol {protocol!r} is not supported; use grpc or http/protobuf")
+
+
+def _otlp_span_exporter(timeout: float) -> SpanExporter:
+    protocol = _otlp_protocol("TRACES")
+    kwargs = _otlp_timeout_kwargs("TRACES", timeout)
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        return GrpcExporter(**kwargs)
+    if protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+        return HttpExporter(**kwargs)
+    raise ConfigurationError(f"OTLP protocol {protocol!r} is not supported; use grpc or http/protobuf")
+
+
+def _periodic(exporter: MetricExporter, timeout: float) -> PeriodicExportingMetricReader:
+    interval = os.environ.get("OTEL_METRIC_EXPORT_INTERVAL")
+    return PeriodicExportingMetricReader(
+        exporter,
+        export_interval_millis=float(interval) if interval else None,
+        export_timeout_millis=timeout * 1000,
+    )
+
+
+def _metric_readers(opts: dict[str, Any], timeout: float) -> tuple[list[MetricReader], PrometheusBridgeReader | None]:
+    names: Sequence[str] = opts["metrics_exporter"]
+    readers: list[MetricReader] = []
+    bridge: PrometheusBridgeReader | None = None
+    for name in dict.fromkeys(names):  # each name once, in order
+        if name == "none":
+            continue
+        if name in _BRIDGE_NAMES:
+            if bridge is None:
+                bridge = PrometheusBridgeReader.from_options(opts)
+                readers.append(bridge)
+            continue
+        if name == "otlp":
+            readers.append(_periodic(_otlp_metric_exporter(timeout), timeout))
+            continue
+        plugin = _entry_point("opentelemetry_metrics_exporter", name)
+        instance = plugin() if isinstance(plugin, type) else plugin
+        if isinstance(instance, MetricReader):
+            readers.append(instance)
+        elif isinstance(instance, MetricExporter):
+            readers.append(_periodic(instance, timeout))
+        else:
+            raise ConfigurationError(f"exporter {name!r} gave {type(instance).__name__}, not a reader or exporter")
+    return readers, bridge
+
+
+def _span_processors(names: Sequence[str], timeout: float) -> list[SpanProcessor]:
+    processors: list[SpanProcessor] = []
+    for name in dict.fromkeys(names):
+        if name == "none":
+            continue
+        if name == "otlp":
+            exporter: SpanExporter = _otlp_span_exporter(timeout)
+        else:
+            plugin = _entry_point("opentelemetry_traces_exporter", name)
+            exporter = plugin() if isinstance(plugin, type) else plugin
+        processors.append(BatchSpanProcessor(exporter, export_timeout_millis=timeout * 1000))
+    return processors
+
+
+def _views(opts: dict[str, Any]) -> list[View]:
+    """One View per llmtel instrument that needs a bucket or cardinality override.
+
+    Two views matching one instrument would export it twice, so each
+    instrument's overrides are merged into a single View.
+    """
+    buckets: Mapping[str, Sequence[float]] = opts["bucket_boundaries"] or {}
+    limits: Mapping[str, int] = opts["cardinality_limits"] or {}
+    default_limit: int = opts["cardinality_limit"]
+    known = {spec.name: spec for spec in semconv.INSTRUMENTS}
+    for name in [*buckets, *limits]:
+        if name not in known:
+            raise ConfigurationError(f"{name!r} is not an llmtel instrument (see docs/metrics.md)")
+    for name, bounds in buckets.items():
+        if known[name].kind is not semconv.Kind.HISTOGRAM:
+            raise ConfigurationError(f"bucket_boundaries: {name!r} is not a histogram")
+        if list(bounds) != sorted(set(bounds)):
+            raise ConfigurationError(f"bucket_boundaries: {name!r} boundaries must be strictly increasing")
+    views: list[View] = list(opts["views"] or ())
+    for spec in semconv.INSTRUMENTS:
+        limit = limits.get(spec.name, default_limit)
+        bounds = buckets.get(spec.name)
+        if bounds is None and limit == _SDK_DEFAULT_CARDINALITY:
+            continue
+        views.append(
+            View(
+                instrument_name=semconv.emitted_name(spec),
+                meter_name=_state.SCOPE,
+                aggregation=ExplicitBucketHistogramAggregation(list(bounds)) if bounds is not None else None,
+                aggregation_cardinality_limit=limit,
+            )
+        )
+    return views
+
+
+def configure(
+    *,
+    service_name: str | None = None,
+    resource_attributes: Mapping[str, Any] | None = None,
+    metrics_exporter: Sequence[str] | str | None = None,
+    traces_exporter: Sequence[str] | str | None = None,
+    prometheus_host: str | None = None,
+    prometheus_port: int | None = None,
+    exemplar_filter: str | None = None,
+    traces_sampler: str | None = None,
+    traces_sampler_arg: float | None = None,
+    propagators: Sequence[str] | str | None = None,
+    views: Sequence[View] | None = None,
+    bucket_boundaries: Mapping[str, Sequence[float]] | None = None,
+    cardinality_limit: int | None = None,
+    cardinality_limits: Mapping[str, int] | None = None,
+    max_attribute_length: int | None = None,
+    metric_readers: Sequence[MetricReader] | None = None,
+    span_processors: Sequence[SpanProcessor] | None = None,
+    trace_store_size: int | None = None,
+    capture_content: bool | None = None,
+    price_table: str | Mapping[str, Any] | PriceTable | None = None,
+    export_timeout: float | None = None,
+    shutdown_timeout: float | None = None,
+    gpu_metrics: bool | None = None,
+    process_metrics: bool | None = None,
+    meter_provider: metrics.MeterProvider | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+    disabled: bool | None = None,
+    _from_auto_instrumentation: bool = False,
+) -> Telemetry:
+    """Set up llmtel: every option in docs/configuration.md (argument > environment > default).
+
+    With no exporter configured, serves ``/metrics``, ``/health`` and
+    ``/traces/<trace_id>`` on 127.0.0.1:9464. A second call while a
+    configuration is active changes nothing and returns the active one (call
+    :func:`shutdown` first to reconfigure). Raises :class:`ConfigurationError`
+    for misuse: an unknown exporter, a bad option, a port in use.
+    """
+    global _active
+    arguments = {key: value for key, value in locals().items() if key != "_from_auto_instrumentation"}
+    with _lock:
+        if _active is not None and not _active.closed:
+            if _active.from_auto_instrumentation and not _from_auto_instrumentation:
+                logger.info("llmtel: already configured by opentelemetry-instrument; using that configuration")
+            else:
+                logger.warning(
+                    "llmtel.configure() called again: keeping the active configuration "
+                    "(call llmtel.shutdown() first to configure anew)"
+                )
+            return _active
+        opts = resolve(arguments)
+        telemetry = _build(opts, from_auto=_from_auto_instrumentation)
+        _active = telemetry
+        _register_atexit()
+        return telemetry
+
+
+_atexit_registered = False
+
+
+def _register_atexit() -> None:
+    global _atexit_registered
+    if not _atexit_registered:
+        _atexit_registered = True
+        atexit.register(shutdown)
+
+
+def _build(opts: dict[str, Any], *, from_auto: bool) -> Telemetry:
+    if opts["disabled"]:
+        _state.install(
+            _state.build(metrics.NoOpMeterProvider(), trace.NoOpTracerProvider(), prices=PriceTable(), enabled=False)
+        )
+        return Telemetry(options=opts, disabled=True, from_auto_instrumentation=from_auto)
+
+    filter_name = str(opts["exemplar_filter"]).strip().lower()
+    if filter_name not in _EXEMPLAR_FILTERS:
+        raise ConfigurationError(f"exemplar_filter {filter_name!r} is unknown; use one of {sorted(_EXEMPLAR_FILTERS)}")
+    prices = PriceTable.load(opts["price_table"])
+    views = _views(opts)
+    sampler = _sampler(str(opts["traces_sampler"]).strip().lower(), opts["traces_sampler_arg"])
+    _values.set_max_length(int(opts["max_attribute_length"]))
+    resource_attrs = dict(opts["resource_attributes"] or {})
+    if opts["service_name"]:
+        resource_attrs["service.name"] = opts["service_name"]
+    resource = Resource.create(resource_attrs)
+    timeout = float(opts["export_timeout"])
+
+    telemetry = Telemetry(options=opts, from_auto_instrumentation=from_auto)
+    try:
+        _build_metrics(telemetry, opts, resource, views, timeout, filter_name)
+        _build_traces(telemetry, opts, resource, sampler, timeout)
+        if telemetry.bridge is not None or telemetry.trace_store is not None:
+            telemetry.endpoint = Endpoint.from_options(
+                opts, registry=telemetry.bridge.registry if telemetry.bridge else None, trace_store=telemetry.trace_store
+            )
+        if opts["propagators"]:
+            _set_propagators(opts["propagators"])
+    except BaseException:
+        _close(telemetry, float(opts["shutdown_timeout"]))
+        raise
+
+    assert telemetry.meter_provider is not None and telemetry.tracer_provider is not None
+    handles = _state.build(
+        telemetry.meter_provider, telemetry.tracer_provider, prices=prices, capture_content=bool(opts["capture_content"])
+    )
+    _state.install(handles)
+    _errors.bind(handles.instruments.meter)
+    telemetry.collectors = _start_collectors(handles.instruments.meter, opts)
+    logger.info("llmtel configured%s", f": {telemetry.metrics_url}" if telemetry.metrics_url else "")
+    return telemetry
+
+
+def _build_metrics(
+    telemetry: Telemetry, opts: dict[str, Any], resource: Resource, views: list[View], timeout: float, filter_name: str
+) -> None:
+    given = opts["meter_provider"]
+    global_provider = metrics.get_meter_provider()
+    app_provider = given or (
+        global_provider
+        if isinstance(global_provider, SDKMeterProvider) and id(global_provider) not in _owned_ids
+        else None
+    )
+    if app_provider is not None:
+        # The SDK cannot add readers to a built MeterProvider: record into the app's pipeline.
+        telemetry.meter_provider = app_provider
+        app_readers = getattr(app_provider, "_metric_readers", ())  # noqa: SLF001 - read-only peek
+        telemetry.bridge = next((r for r in app_readers if isinstance(r, PrometheusBridgeReader)), None)
+        explicit = opts["metrics_exporter"] != ("llmtel_prometheus",) or opts["metric_readers"] or views
+        if explicit:
+            logger.warning(
+                "llmtel: using the application's MeterProvider; llmtel's metric readers/views are not added to it "
+                "(add llmtel.PrometheusBridgeReader() to your MeterProvider to serve /metrics)"
+            )
+        return
+    readers, bridge = _metric_readers(opts, timeout)
+    readers.extend(opts["metric_readers"] or ())
+    telemetry.readers, telemetry.bridge = readers, bridge
+    provider = SDKMeterProvider(
+        metric_readers=readers,
+        resource=resource,
+        views=views,
+        exemplar_filter=_EXEMPLAR_FILTERS[filter_name](),
+        shutdown_on_exit=False,  # llmtel.shutdown() (registered atexit) bounds the time instead
+    )
+    _owned_ids.add(id(provider))
+    telemetry.meter_provider, telemetry.owns_meter_provider = provider, True
+    if not _global_set(metrics._internal, "_METER_PROVIDER_SET_ONCE"):  # noqa: SLF001
+        metrics.set_meter_provider(provider)
+
+
+def _build_traces(
+    telemetry: Telemetry, opts: dict[str, Any], resource: Resource, sampler: sampling.Sampler, timeout: float
+) -> None:
+    processors = _span_processors(opts["traces_exporter"], timeout)
+    processors.extend(opts["span_processors"] or ())
+    telemetry.trace_store = TraceStore(max_traces=int(opts["trace_store_size"]))
+    processors.insert(0, telemetry.trace_store)
+    given = opts["tracer_provider"]
+    global_provider = trace.get_tracer_provider()
+    provider = given or (
+        global_provider
+        if isinstance(global_provider, SDKTracerProvider) and id(global_provider) not in _owned_ids
+        else None
+    )
+    if provider is None:
+        provider = SDKTracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
+        _owned_ids.add(id(provider))
+        telemetry.owns_tracer_provider = True
+        if not _global_set(trace, "_TRACER_PROVIDER_SET_ONCE"):
+            trace.set_tracer_provider(provider)
+    for processor in processors:
+        provider.add_span_processor(processor)  # type: ignore[attr-defined]
+    telemetry.tracer_provider = provider
+
+
+def _set_propagators(names: Sequence[str]) -> None:
+    from opentelemetry.propagate import set_global_textmap
+    from opentelemetry.propagators.composite import CompositePropagator
+
+    propagators = []
+    for name in names:
+        if name == "none":
+            continue
+        plugin = None
+        for ep in entry_points(group="opentelemetry_propagator"):
+            if ep.name == name:
+                plugin = ep.load()
+        if plugin is None:
+            raise ConfigurationError(f"propagator {name!r} is not installed")
+        propagators.append(plugin())
+    set_global_textmap(CompositePropagator(propagators))
+
+
+def _start_collectors(meter: metrics.Meter, opts: dict[str, Any]) -> list[Any]:
+    started: list[Any] = []
+    plans: list[tuple[str, dict[str, Any]]] = []
+    if opts["gpu_metrics"] is not False:
+        plans.append(("llmtel.collectors.gpu", {"enabled": opts["gpu_metrics"]}))
+    if opts["process_metrics"]:
+        plans.append(("llmtel.collectors.process", {}))
+    for module_name, kwargs in plans:
+        with _errors.guarded(f"start {module_name}"):
+            import importlib
+
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:
+                continue
+            collector = module.install(meter, **kwargs)
+            if collector is not None:
+                started.append(collector)
+    return started
+
+
+def _close(telemetry: Telemetry, timeout: float) -> None:
+    """Stop everything ``telemetry`` started, within ``timeout`` seconds."""
+    for collector in telemetry.collectors:
+        with _errors.guarded("stop collector"):
+            collector.close()
+    if telemetry.endpoint is not None:
+        with _errors.guarded("stop endpoint"):
+            telemetry.endpoint.close()
+    if telemetry.trace_store is not None:
+        telemetry.trace_store.shutdown()
+
+    def stop_providers() -> None:
+        if telemetry.owns_meter_provider and telemetry.meter_provider is not None:
+            with _errors.guarded("meter provider shutdown"):
+                telemetry.meter_provider.shutdown(timeout_millis=timeout * 1000)  # type: ignore[attr-defined]
+        if telemetry.owns_tracer_provider and telemetry.tracer_provider is not None:
+            with _errors.guarded("tracer provider shutdown"):
+                telemetry.tracer_provider.shutdown()  # type: ignore[attr-defined]
+
+    # Exporters retry with backoff against a dead collector; the thread bounds how long we wait.
+    worker = threading.Thread(target=stop_providers, name="llmtel-shutdown", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        logger.warning("llmtel: shutdown did not finish within %.1f s; unsent telemetry is dropped", timeout)
+    telemetry.closed = True
+
+
+def shutdown(timeout: float | None = None) -> None:
+    """Flush and stop what configure() started; returns within ``shutdown_timeout`` seconds.
+
+    Providers that belong to the application are left running. After this,
+    recording calls are no-ops until configure() is called again.
+    """
+    global _active
+    with _lock:
+        telemetry = _active
+        if telemetry is None or telemetry.closed:
+            return
+        _close(telemetry, float(timeout if timeout is not None else telemetry.options["shutdown_timeout"]))
+        _active = None
+        _errors.bind(None)
+        _state.install(
+            _state.build(metrics.NoOpMeterProvider(), trace.NoOpTracerProvider(), prices=PriceTable(), enabled=False)
+        )
+
+
+def force_flush(timeout: float = 10.0) -> bool:
+    """Export what is buffered now (push exporters); True when everything was flushed in time."""
+    telemetry = _active
+    if telemetry is None or telemetry.disabled:
+        return True
+    ok = True
+    for provider in (telemetry.meter_provider, telemetry.tracer_provider):
+        flush = getattr(provider, "force_flush", None)
+        if flush is not None:
+            with _errors.guarded("force_flush"):
+                ok = bool(flush(timeout_millis=int(timeout * 1000))) and ok
+    return ok

@@ -1,0 +1,172 @@
+"""Every ``configure()`` option, declared once: keyword, variable, default, meaning.
+
+``configure()`` resolves each option as argument > environment > default, and
+``docs/configuration.md`` is generated from this table (``llmtel docs``), so an
+option has exactly one name everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from llmtel._errors import ConfigurationError
+
+
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
+def _names(raw: str) -> list[str]:
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _tristate(raw: str) -> bool | None:
+    return None if raw.strip().lower() == "auto" else _boolean(raw)
+
+
+def _port(raw: str) -> int:
+    port = int(raw)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port out of range: {port}")
+    return port
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _seconds(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError(f"expected a positive number of seconds, got {raw!r}")
+    return value
+
+
+def _key_values(raw: str) -> dict[str, str]:
+    pairs = {}
+    for item in raw.split(","):
+        if "=" in item:
+            key, value = item.split("=", 1)
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+@dataclass(frozen=True)
+class Option:
+    """One configure() option."""
+
+    keyword: str
+    env: str | None
+    default: Any
+    parse: Callable[[str], Any]
+    meaning: str
+    default_doc: str = ""
+
+
+OPTIONS: Final[tuple[Option, ...]] = (
+    Option("service_name", "OTEL_SERVICE_NAME", None, _text,
+           "`service.name` resource attribute.", "`unknown_service`"),
+    Option("resource_attributes", "OTEL_RESOURCE_ATTRIBUTES", None, _key_values,
+           "Extra resource attributes (a dict; the variable is `k=v,k2=v2`)."),
+    Option("metrics_exporter", "OTEL_METRICS_EXPORTER", ("llmtel_prometheus",), _names,
+           "Metric exporters/readers by entry-point name, several allowed: `llmtel_prometheus` (the bridge on "
+           "the embedded endpoint; `prometheus` is an alias), `otlp`, `console`, `none`, or any "
+           "`opentelemetry_metrics_exporter` entry point such as `llmtel_cloudwatch`.", "`llmtel_prometheus`"),
+    Option("traces_exporter", "OTEL_TRACES_EXPORTER", (), _names,
+           "Span exporters besides the local trace store: `otlp`, `console`, `none`.", "none"),
+    Option("prometheus_host", "OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1", _text,
+           "Address the embedded endpoint binds (`/metrics`, `/health`, `/traces/<trace_id>`)."),
+    Option("prometheus_port", "OTEL_EXPORTER_PROMETHEUS_PORT", 9464, _port,
+           "Port of the embedded endpoint; 0 picks a free port (read it from `Telemetry.endpoint_url`)."),
+    Option("exemplar_filter", "OTEL_METRICS_EXEMPLAR_FILTER", "trace_based", _text,
+           "`trace_based` (exemplars from sampled spans), `always_on` or `always_off`."),
+    Option("traces_sampler", "OTEL_TRACES_SAMPLER", "parentbased_always_on", _text,
+           "Sampler name as in the OpenTelemetry spec (`always_on`, `traceidratio`, `parentbased_traceidratio`, ...)."),
+    Option("traces_sampler_arg", "OTEL_TRACES_SAMPLER_ARG", None, float,
+           "Sampler argument (the ratio for the ratio samplers)."),
+    Option("propagators", "OTEL_PROPAGATORS", None, _names,
+           "Context propagators by entry-point name (e.g. `tracecontext,baggage`). Unset: OpenTelemetry's default.",
+           "OpenTelemetry's (`tracecontext,baggage`)"),
+    Option("views", None, (), _names,
+           "Extra `opentelemetry.sdk.metrics.view.View` objects (argument only)."),
+    Option("bucket_boundaries", None, None, _names,
+           "`{instrument_name: [boundaries...]}` overriding the registry's advisory buckets (argument only)."),
+    Option("cardinality_limit", "LLMTEL_CARDINALITY_LIMIT", 2000, _positive_int,
+           "Series per instrument before the SDK folds new attribute sets into `otel.metric.overflow=true`."),
+    Option("cardinality_limits", None, None, _names,
+           "`{instrument_name: limit}` per-instrument override of `cardinality_limit` (argument only)."),
+    Option("max_attribute_length", "LLMTEL_MAX_ATTRIBUTE_LENGTH", 128, _positive_int,
+           "Longer attribute values (model names, tool names...) are truncated to this many characters."),
+    Option("metric_readers", None, (), _names,
+           "Extra `MetricReader` instances (argument only), e.g. an `InMemoryMetricReader` in tests."),
+    Option("span_processors", None, (), _names,
+           "Extra `SpanProcessor` instances (argument only)."),
+    Option("trace_store_size", "LLMTEL_TRACE_STORE_SIZE", 1000, _positive_int,
+           "Recent traces kept in memory for `/traces/<trace_id>` (up to 256 spans each)."),
+    Option("capture_content", "LLMTEL_CAPTURE_CONTENT", False, _boolean,
+           "Record prompt/completion content on spans. Off unless you opt in."),
+    Option("price_table", "LLMTEL_PRICE_TABLE", None, _text,
+           "Prices per model (a path to a JSON file, or a dict) turning token usage into `llmtel.gen_ai.client.cost`."),
+    Option("export_timeout", "LLMTEL_EXPORT_TIMEOUT", 5.0, _seconds,
+           "Timeout in seconds of one push export (OTLP), so a dead collector cannot stall exports."),
+    Option("shutdown_timeout", "LLMTEL_SHUTDOWN_TIMEOUT", 10.0, _seconds,
+           "`shutdown()` returns within this many seconds even when a collector is unreachable."),
+    Option("gpu_metrics", "LLMTEL_GPU_METRICS", None, _tristate,
+           "NVML GPU metrics: `auto` (on when NVML finds a GPU), `true`, `false`.", "`auto`"),
+    Option("process_metrics", "LLMTEL_PROCESS_METRICS", True, _boolean,
+           "Process CPU, memory, threads, GC metrics."),
+    Option("meter_provider", None, None, _names,
+           "Use this SDK `MeterProvider` instead of building one (argument only)."),
+    Option("tracer_provider", None, None, _names,
+           "Use this SDK `TracerProvider` instead of building one (argument only)."),
+    Option("disabled", "OTEL_SDK_DISABLED", False, _boolean,
+           "Turn llmtel off: configure() builds nothing and every recording call is a no-op."),
+)  # fmt: skip
+
+OPTIONS_BY_KEYWORD: Final = {option.keyword: option for option in OPTIONS}
+
+
+def resolve(arguments: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Resolve every option: argument (when not None) > environment > default.
+
+    Raises ConfigurationError naming the option for an unknown keyword or an
+    unparsable environment value.
+    """
+    env = os.environ if environ is None else environ
+    unknown = set(arguments) - set(OPTIONS_BY_KEYWORD)
+    if unknown:
+        raise ConfigurationError(f"unknown configure() option(s): {', '.join(sorted(unknown))}")
+    resolved: dict[str, Any] = {}
+    for option in OPTIONS:
+        value = arguments.get(option.keyword)
+        if value is None and option.env and env.get(option.env, "").strip():
+            raw = env[option.env]
+            try:
+                value = option.parse(raw)
+            except ValueError as exc:
+                raise ConfigurationError(f"{option.env}={raw!r} is not valid for {option.keyword}: {exc}") from None
+        if value is None:
+            value = option.default
+        resolved[option.keyword] = value
+    if isinstance(resolved["metrics_exporter"], str):
+        resolved["metrics_exporter"] = _names(resolved["metrics_exporter"])
+    if isinstance(resolved["traces_exporter"], str):
+        resolved["traces_exporter"] = _names(resolved["traces_exporter"])
+    if isinstance(resolved["propagators"], str):
+        resolved["propagators"] = _names(resolved["propagators"])
+    return resolved

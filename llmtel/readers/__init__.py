@@ -1,0 +1,1 @@
+"""Metric readers and exporters llmtel plugs into ``configure()``: the Prometheus bridge and the cloud backends."""

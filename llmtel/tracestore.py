@@ -1,0 +1,102 @@
+"""A bounded in-memory store of recent spans, so a trace id seen in an exemplar
+can be looked up at ``/traces/<trace_id>`` with nothing else running.
+
+Bounded twice: at most ``max_traces`` traces (oldest evicted first) and at most
+``max_spans_per_trace`` spans each (later spans of a huge trace are counted,
+not kept).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+MAX_SPANS_PER_TRACE = 256
+
+
+def _hex_trace(trace_id: int) -> str:
+    return format(trace_id, "032x")
+
+
+def _hex_span(span_id: int) -> str:
+    return format(span_id, "016x")
+
+
+def span_to_dict(span: ReadableSpan) -> dict[str, Any]:
+    """A JSON-ready view of one finished span."""
+    ctx = span.get_span_context()
+    parent = span.parent
+    return {
+        "trace_id": _hex_trace(ctx.trace_id) if ctx else None,
+        "span_id": _hex_span(ctx.span_id) if ctx else None,
+        "parent_span_id": _hex_span(parent.span_id) if parent else None,
+        "name": span.name,
+        "kind": span.kind.name,
+        "start_time_unix_nano": span.start_time,
+        "end_time_unix_nano": span.end_time,
+        "duration_ms": ((span.end_time or 0) - (span.start_time or 0)) / 1e6,
+        "status": span.status.status_code.name,
+        "attributes": {key: (list(v) if isinstance(v, tuple) else v) for key, v in (span.attributes or {}).items()},
+        "events": [{"name": e.name, "attributes": dict(e.attributes or {})} for e in span.events],
+    }
+
+
+class TraceStore(SpanProcessor):
+    """Keeps the most recent finished spans, grouped by trace id."""
+
+    def __init__(self, max_traces: int = 1000, max_spans_per_trace: int = MAX_SPANS_PER_TRACE) -> None:
+        self.max_traces = max_traces
+        self.max_spans_per_trace = max_spans_per_trace
+        self._traces: OrderedDict[int, list[ReadableSpan]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._active = True
+        self.dropped_spans = 0
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if not self._active:
+            return
+        ctx = span.get_span_context()
+        if ctx is None or not ctx.trace_flags.sampled:
+            return
+        with self._lock:
+            spans = self._traces.get(ctx.trace_id)
+            if spans is None:
+                spans = self._traces[ctx.trace_id] = []
+                while len(self._traces) > self.max_traces:
+                    self._traces.popitem(last=False)
+            else:
+                self._traces.move_to_end(ctx.trace_id)
+            if len(spans) < self.max_spans_per_trace:
+                spans.append(span)
+            else:
+                self.dropped_spans += 1
+
+    def get(self, trace_id: str) -> list[dict[str, Any]] | None:
+        """Spans of a trace (hex id), oldest first, or None when not stored."""
+        try:
+            key = int(trace_id, 16)
+        except ValueError:
+            return None
+        with self._lock:
+            spans = list(self._traces.get(key, ()))
+        if not spans:
+            return None
+        return [span_to_dict(span) for span in sorted(spans, key=lambda s: s.start_time or 0)]
+
+    def trace_ids(self) -> list[str]:
+        """Stored trace ids, newest last."""
+        with self._lock:
+            return [_hex_trace(t) for t in self._traces]
+
+    def shutdown(self) -> None:
+        self._active = False
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
