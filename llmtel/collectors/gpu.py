@@ -99,12 +99,12 @@ def install(meter: metrics.Meter, *, enabled: bool | None = None, nvml: Any = No
             return None
     try:
         nvml.nvmlInit()
-    except Exception as exc:  # noqa: BLE001 - NVMLError_LibraryNotFound / DriverNotLoaded / OSError
+    except Exception as exc:  # NVMLError_LibraryNotFound / DriverNotLoaded / OSError
         _off(enabled, f"NVML did not start: {exc}")
         return None
     try:
         gpus = _discover(nvml)
-    except Exception as exc:  # noqa: BLE001 - any NVML failure here means no usable GPU
+    except Exception as exc:  # any NVML failure here means no usable GPU
         _shutdown(nvml)
         _off(enabled, f"listing GPUs failed: {exc}")
         return None
@@ -113,16 +113,14 @@ def install(meter: metrics.Meter, *, enabled: bool | None = None, nvml: Any = No
         _off(enabled, "NVML found no GPU")
         return None
     collector = GpuCollector(meter, nvml, gpus)
-    logger.info(
-        "llmtel: GPU metrics on: %d GPU(s), %d MIG instance(s)", len(gpus), sum(len(g.migs) for g in gpus)
-    )
+    logger.info("llmtel: GPU metrics on: %d GPU(s), %d MIG instance(s)", len(gpus), sum(len(g.migs) for g in gpus))
     return collector
 
 
 def _shutdown(nvml: Any) -> None:
     try:
         nvml.nvmlShutdown()
-    except Exception as exc:  # noqa: BLE001 - shutting down must not raise into the app
+    except Exception as exc:  # shutting down must not raise into the app
         logger.debug("nvmlShutdown failed: %s", exc)
 
 
@@ -130,7 +128,7 @@ def _discover(nvml: Any) -> list[_Target]:
     """List GPUs and their MIG instances, with static attributes (read once)."""
     try:
         driver = _text(nvml.nvmlSystemGetDriverVersion())
-    except Exception:  # noqa: BLE001 - optional attribute
+    except Exception:  # optional attribute
         driver = None
     gpus = []
     for index in range(nvml.nvmlDeviceGetCount()):
@@ -188,9 +186,7 @@ def _discover_migs(nvml: Any, gpu: _Target) -> list[_Target]:
         except nvml.NVMLError:  # NOT_FOUND: an empty slot
             continue
         try:
-            instance = (
-                f"gi{nvml.nvmlDeviceGetGpuInstanceId(handle)}/ci{nvml.nvmlDeviceGetComputeInstanceId(handle)}"
-            )
+            instance = f"gi{nvml.nvmlDeviceGetGpuInstanceId(handle)}/ci{nvml.nvmlDeviceGetComputeInstanceId(handle)}"
             hw_id = _text(nvml.nvmlDeviceGetUUID(handle))
             model = _text(nvml.nvmlDeviceGetName(handle))
         except nvml.NVMLError as exc:  # skip this instance, keep the others
@@ -257,16 +253,21 @@ class GpuCollector:
             else:  # GPU lost, timeout, unknown...: counted, tried again next collection
                 _errors.report(_READ_FAILED, exc)
             return None
-        except Exception as exc:  # noqa: BLE001 - ctypes/OS failures inside pynvml
+        except Exception as exc:  # ctypes/OS failures inside pynvml
             _errors.report(_READ_FAILED, exc)
             return None
 
     def _sweep_gpu(self, gpu: _Target, out: defaultdict[str, list[Observation]]) -> None:
         self._sweep_memory_and_utilization(gpu, out)
-        for key, function in (("encoder", "nvmlDeviceGetEncoderUtilization"), ("decoder", "nvmlDeviceGetDecoderUtilization")):
+        for key, function in (
+            ("encoder", "nvmlDeviceGetEncoderUtilization"),
+            ("decoder", "nvmlDeviceGetDecoderUtilization"),
+        ):
             reading = self._read(gpu, key, function)
             if reading is not None:  # [utilization %, sampling period µs]
-                out[hwm.HW_GPU_UTILIZATION].append(Observation(reading[0] / 100, {**gpu.gpu_attrs, hw.HW_GPU_TASK: key}))
+                out[hwm.HW_GPU_UTILIZATION].append(
+                    Observation(reading[0] / 100, {**gpu.gpu_attrs, hw.HW_GPU_TASK: key})
+                )
         self._sweep_pcie(gpu, out)
         milliwatts = self._read(gpu, "power", "nvmlDeviceGetPowerUsage")
         if milliwatts is not None:
@@ -313,7 +314,7 @@ class GpuCollector:
         values = self._read(gpu, "pcie", "nvmlDeviceGetFieldValues", [field_id for field_id, _ in wanted])
         if values is None:
             return
-        for value, (_, direction) in zip(values, wanted):
+        for value, (_, direction) in zip(values, wanted, strict=True):
             if value.nvmlReturn != nvml.NVML_SUCCESS:
                 if value.nvmlReturn in self._permanent or value.nvmlReturn == nvml.NVML_ERROR_INVALID_ARGUMENT:
                     gpu.unsupported.add(f"pcie.{direction}")
