@@ -179,7 +179,7 @@ class OtlpReceiver:
             return self
         self._stopping.clear()
         server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="otlp-rx-grpc"),
+            futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="otlp-rx-grpc"),
             # Without SO_REUSEPORT a second receiver could never share a port by accident.
             options=[("grpc.so_reuseport", 0)],
         )
