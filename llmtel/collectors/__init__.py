@@ -9,15 +9,17 @@ returns a :class:`Collector` (or ``None`` when it stays off).
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
+from llmtel import semconv
 from llmtel.semconv import InstrumentSpec, Kind
 
-__all__ = ["Collector", "Points", "SweepCache", "create_observable"]
+__all__ = ["Collector", "Points", "SweepCache", "bind", "create_observable", "unbind"]
 
 #: One sweep's result: observations by instrument name.
 Points = Mapping[str, list[Observation]]
@@ -73,3 +75,52 @@ def create_observable(
     if instrument.kind is Kind.OBSERVABLE_UP_DOWN_COUNTER:
         return meter.create_observable_up_down_counter(*args)
     raise ValueError(f"{instrument.name} is not observable")
+
+
+class _Binding:
+    """The observable instruments of one collector kind on one meter, and who feeds them."""
+
+    def __init__(self) -> None:
+        self.owner: object | None = None
+        self.source: Callable[[str], list[Observation]] | None = None
+
+    def callback(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            source = self.source
+            return source(name) if source is not None else []
+
+        return observe
+
+
+_bindings: weakref.WeakKeyDictionary[Any, dict[str, _Binding]] = weakref.WeakKeyDictionary()
+_bindings_lock = threading.Lock()
+
+
+def bind(
+    meter: metrics.Meter, kind: str, names: Iterable[str], owner: object, source: Callable[[str], list[Observation]]
+) -> None:
+    """Feed the registry instruments ``names`` on ``meter`` from ``source(name)``.
+
+    The instruments are created once per meter and kind: the SDK caches meters and
+    silently drops the callbacks of an instrument registered twice, so a collector
+    installed again on the same meter (``configure()`` called again with the
+    application's provider) takes over the existing instruments instead.
+    """
+    with _bindings_lock:
+        per_meter = _bindings.setdefault(meter, {})
+        binding = per_meter.get(kind)
+        created = binding is None
+        if binding is None:
+            binding = per_meter[kind] = _Binding()
+        binding.owner, binding.source = owner, source
+    if created:
+        for name in names:
+            create_observable(meter, semconv.spec(name), binding.callback(name))
+
+
+def unbind(meter: metrics.Meter, kind: str, owner: object) -> None:
+    """Stop ``owner`` feeding ``kind`` on ``meter`` (its instruments then report nothing)."""
+    with _bindings_lock:
+        binding = _bindings.get(meter, {}).get(kind)
+        if binding is not None and binding.owner is owner:
+            binding.owner = binding.source = None

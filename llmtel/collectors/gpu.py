@@ -16,18 +16,17 @@ import importlib
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import Observation
 from opentelemetry.semconv._incubating.attributes import hw_attributes as hw
 from opentelemetry.semconv._incubating.attributes.network_attributes import NETWORK_IO_DIRECTION
 from opentelemetry.semconv._incubating.metrics import hw_metrics as hwm
 
-from llmtel import _errors, semconv
-from llmtel.collectors import Points, SweepCache, create_observable
+from llmtel import _errors
+from llmtel.collectors import Points, SweepCache, bind, unbind
 
 __all__ = ["MIG_INSTANCE", "PROCESS_GPU_MEMORY_USAGE", "GpuCollector", "install"]
 
@@ -209,8 +208,8 @@ class GpuCollector:
         self._closed = False
         self._permanent = {getattr(nvml, code) for code in _PERMANENT_CODES if hasattr(nvml, code)}
         self.cache = SweepCache(self._sweep)
-        for name in INSTRUMENTS:
-            create_observable(meter, semconv.spec(name), self._callback(name))
+        self._meter = meter
+        bind(meter, "gpu", INSTRUMENTS, self, self.cache.points)
 
     @property
     def gpus(self) -> int:
@@ -221,15 +220,8 @@ class GpuCollector:
         """Stop reporting (callbacks return nothing) and shut NVML down once."""
         if not self._closed:
             self._closed = True
+            unbind(self._meter, "gpu", self)
             _shutdown(self._nvml)
-
-    def _callback(self, name: str) -> Any:
-        def observe(options: CallbackOptions) -> Iterable[Observation]:
-            if self._closed:
-                return []
-            return self.cache.points(name)
-
-        return observe
 
     # --- the sweep -------------------------------------------------------------------------
 

@@ -22,12 +22,11 @@ import platform
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterable
 from importlib import metadata
 from typing import Any, Final
 
 from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import Observation
 from opentelemetry.semconv._incubating.attributes.cpu_attributes import CPU_MODE
 from opentelemetry.semconv._incubating.attributes.cpython_attributes import CPYTHON_GC_GENERATION
 from opentelemetry.semconv._incubating.attributes.process_attributes import (
@@ -38,8 +37,8 @@ from opentelemetry.semconv._incubating.attributes.process_attributes import (
 from opentelemetry.semconv._incubating.metrics import cpython_metrics as cm
 from opentelemetry.semconv._incubating.metrics import process_metrics as pm
 
-from llmtel import _errors, semconv
-from llmtel.collectors import Points, SweepCache, create_observable
+from llmtel import _errors
+from llmtel.collectors import Points, SweepCache, bind, unbind
 
 __all__ = ["BUILD_INFO", "GC_PAUSE_TIME", "ProcessCollector", "install"]
 
@@ -114,27 +113,20 @@ class ProcessCollector:
             PROCESS_RUNTIME_VERSION: platform.python_version(),
         }
         self.cache = SweepCache(self._sweep)
-        for name in INSTRUMENTS:
-            create_observable(meter, semconv.spec(name), self._callback(name))
+        self._meter = meter
+        bind(meter, "process", INSTRUMENTS, self, self.cache.points)
 
     def close(self) -> None:
         """Stop reporting and unhook the GC callback (idempotent)."""
         if self._closed:
             return
         self._closed = True
+        unbind(self._meter, "process", self)
         if self._cpython:
             try:
                 gc.callbacks.remove(self._on_gc)
             except ValueError:
                 pass
-
-    def _callback(self, name: str) -> Any:
-        def observe(options: CallbackOptions) -> Iterable[Observation]:
-            if self._closed:
-                return []
-            return self.cache.points(name)
-
-        return observe
 
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
         # Runs inside every collection: keep it tiny, never raise.

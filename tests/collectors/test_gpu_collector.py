@@ -349,3 +349,20 @@ def test_real_pynvml_on_this_machine_is_off_or_on_never_raises(caplog: pytest.Lo
     finally:
         if collector is not None:
             collector.close()
+
+
+def test_installed_again_on_the_same_meter_takes_over_the_instruments() -> None:
+    """configure() called again with the app's provider: the SDK caches the meter and drops the
+    callbacks of a re-registered instrument, so the new collector must feed the old instruments."""
+    mp, reader = provider()
+    meter = mp.get_meter("llmtel")
+    first = gpu_collector.install(meter, nvml=FakeNvml([gpu0()]))
+    assert first is not None
+    first.close()
+    assert all(points(m) == [] for m in collect(reader).values())
+    second = gpu_collector.install(mp.get_meter("llmtel"), nvml=FakeNvml([FakeGpu(UUID1)]))
+    assert second is not None
+    assert [a["hw.id"] for a, _ in points(collect(reader)["hw.power"])] == [UUID1]
+    first.close()  # a late close of the old collector does not unhook the new one
+    assert [a["hw.id"] for a, _ in points(collect(reader)["hw.power"])] == [UUID1]
+    second.close()

@@ -226,3 +226,16 @@ def test_scrape_is_promtool_clean_but_for_the_count_suffix_of_two_convention_nam
     )
     problems = {line.strip() for line in (result.stdout + result.stderr).splitlines() if line.strip()}
     assert problems == KNOWN_LINT
+
+
+def test_installed_again_on_the_same_meter_reports_again() -> None:
+    mp, reader = provider()
+    first = process_collector.install(mp.get_meter("llmtel"))
+    assert first is not None
+    first.close()
+    second = process_collector.install(mp.get_meter("llmtel"))
+    assert second is not None
+    try:
+        assert points(collect(reader)["process.memory.usage"])[0][1] > 0
+    finally:
+        second.close()
