@@ -24,7 +24,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from llmtel import _errors, _state, semconv
+from llmtel import _errors, _fastpath, _state, semconv
 from llmtel._values import clean_count, clean_str
 
 __all__ = ["AgentInvocation", "LLMCall", "Retrieval", "ToolInvocation", "agent", "llm_call", "retrieval", "tool"]
@@ -307,9 +307,8 @@ class LLMCall(_Operation):
             ins.client_duration.record(duration, err_attrs)
             if ttfc is not None:
                 ins.client_ttfc.record(ttfc, err_attrs)
-                record = ins.client_tpoc.record
-                for gap in self._gaps:
-                    record(gap, err_attrs)
+                # All gaps of the call in one aggregation step (plain record() per gap as fallback).
+                _fastpath.record_many(ins.client_tpoc, self._gaps, err_attrs)
         else:
             ins.server_duration.record(duration, err_attrs)
             if ok and ttfc is not None:

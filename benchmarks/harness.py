@@ -1,0 +1,121 @@
+"""A small interleaved timing harness.
+
+Why not pytest-benchmark: it times one benchmark after another, so on a noisy
+shared 2-core machine a slow minute lands on one case and the ratios drift.
+Here every case of a group runs once per round, in alternating order
+(A B C, C B A, ...), so noise is spread evenly and ratios hold.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Result:
+    """Per-operation seconds of one case, one sample per round."""
+
+    group: str
+    name: str
+    samples: list[float] = field(default_factory=list)
+    unit: str = "µs"
+    baseline: str | None = None
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def low(self) -> float:
+        return min(self.samples)
+
+    @property
+    def high(self) -> float:
+        return max(self.samples)
+
+
+def interleaved(
+    group: str,
+    cases: Sequence[tuple[str, Callable[[], object]]],
+    *,
+    rounds: int,
+    inner: int,
+    baseline: str | None = None,
+    warmup: int = 1,
+) -> list[Result]:
+    """Time each ``(name, op)`` ``inner`` times per round, ``rounds`` rounds, interleaved.
+
+    Samples are seconds per call of ``op``. GC is disabled inside a timed block
+    (as ``timeit`` does) and run between blocks, so one case's garbage is not
+    collected on another case's clock.
+    """
+    results = {name: Result(group, name, baseline=baseline) for name, _ in cases}
+    order = list(cases)
+    for round_no in range(warmup + rounds):
+        for name, op in order if round_no % 2 == 0 else reversed(order):
+            gc.collect()
+            gc.disable()
+            try:
+                start = time.perf_counter()
+                for _ in range(inner):
+                    op()
+                elapsed = time.perf_counter() - start
+            finally:
+                gc.enable()
+            if round_no >= warmup:
+                results[name].samples.append(elapsed / inner)
+    return list(results.values())
+
+
+def fmt_value(seconds: float, unit: str) -> str:
+    if unit == "µs":
+        return f"{seconds * 1e6:,.2f}"
+    if unit == "ms":
+        return f"{seconds * 1e3:,.1f}"
+    if unit == "s":
+        return f"{seconds:,.3f}"
+    return f"{seconds:,.0f}"
+
+
+@dataclass
+class Row:
+    """One printed table row (timings or a derived/plain figure)."""
+
+    group: str
+    name: str
+    median: float
+    low: float
+    high: float
+    unit: str
+    ratio: float | None = None
+    note: str = ""
+
+
+def rows_from(results: Sequence[Result]) -> list[Row]:
+    by_key = {(r.group, r.name): r for r in results}
+    rows = []
+    for r in results:
+        ratio = None
+        base = by_key.get((r.group, r.baseline)) if r.baseline is not None else None
+        if base is not None:
+            ratio = r.median / base.median
+        rows.append(Row(r.group, r.name, r.median, r.low, r.high, r.unit, ratio))
+    return rows
+
+
+def render(rows: Sequence[Row]) -> str:
+    """A Markdown table: group, case, median, min-max, unit, ratio."""
+    lines = [
+        "| group | case | median | min-max | unit | ratio | note |",
+        "|---|---|---:|---:|---|---:|---|",
+    ]
+    for row in rows:
+        ratio = "" if row.ratio is None else f"{row.ratio:.2f}x"
+        span = f"{fmt_value(row.low, row.unit)}-{fmt_value(row.high, row.unit)}"
+        median = fmt_value(row.median, row.unit)
+        lines.append(f"| {row.group} | {row.name} | {median} | {span} | {row.unit} | {ratio} | {row.note} |")
+    return "\n".join(lines)

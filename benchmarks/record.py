@@ -1,0 +1,222 @@
+"""(1)+(2): one LLM call recorded by llmtel vs the same by hand on the raw SDK / prometheus_client.
+
+Every case shares one process and, for the OTel cases, the same providers:
+llmtel.configure()'s own MeterProvider (Prometheus bridge reader, trace-based
+exemplars) and TracerProvider (parent-based always-on sampler, llmtel's trace
+store). The raw-SDK cases use a separate meter on that provider with the same
+instrument names and bucket advice, so only the recording code differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from time import perf_counter
+from typing import Any
+
+from opentelemetry.trace import SpanKind
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import Histogram as PromHistogram
+
+import llmtel
+from benchmarks.harness import Result, interleaved
+from llmtel import semconv
+from llmtel.naming import prometheus_name
+
+PROVIDER, MODEL, RESPONSE_MODEL = "openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18"
+ADDRESS, PORT = "api.openai.com", 443
+INPUT_TOKENS, OUTPUT_TOKENS = 120, 48
+PRICES = {"gpt-4o-mini": {"input": 0.15, "output": 0.60}}
+
+DURATION = semconv.spec("gen_ai.client.operation.duration")
+TOKENS = semconv.spec("gen_ai.client.token.usage")
+TTFC = semconv.spec("gen_ai.client.operation.time_to_first_chunk")
+TPOC = semconv.spec("gen_ai.client.operation.time_per_output_chunk")
+COST = semconv.spec("llmtel.gen_ai.client.cost")
+ACTIVE = semconv.spec("llmtel.gen_ai.requests.active")
+
+
+def configure() -> llmtel.Telemetry:
+    """llmtel as an application would start it, minus collectors, on a free port."""
+    return llmtel.configure(
+        service_name="llmtel-bench",
+        prometheus_port=0,
+        gpu_metrics=False,
+        process_metrics=False,
+        price_table=PRICES,
+    )
+
+
+def llmtel_case(chunks: list[object] | None) -> Callable[[], None]:
+    stream = chunks is not None
+
+    def op() -> None:
+        with llmtel.llm_call(
+            provider=PROVIDER, model=MODEL, stream=stream, server_address=ADDRESS, server_port=PORT
+        ) as call:
+            if chunks is not None:
+                for _ in call.wrap_stream(chunks):
+                    pass
+            call.set_response_model(RESPONSE_MODEL)
+            call.set_usage(input_tokens=INPUT_TOKENS, output_tokens=OUTPUT_TOKENS)
+            call.set_finish_reasons(["stop"])
+
+    return op
+
+
+def _hist(meter: Any, spec: semconv.InstrumentSpec) -> Any:
+    return meter.create_histogram(
+        spec.name, spec.unit, spec.description, explicit_bucket_boundaries_advisory=list(spec.buckets or ())
+    )
+
+
+def raw_sdk_case(telemetry: llmtel.Telemetry, chunks: list[object] | None, *, span: bool) -> Callable[[], None]:
+    """The same span and recordings, written by hand against the OTel API/SDK."""
+    assert telemetry.meter_provider is not None and telemetry.tracer_provider is not None
+    meter = telemetry.meter_provider.get_meter("bench.raw")
+    tracer = telemetry.tracer_provider.get_tracer("bench.raw")
+    duration_h, tokens_h, ttfc_h, tpoc_h = (_hist(meter, s) for s in (DURATION, TOKENS, TTFC, TPOC))
+    cost_c = meter.create_counter(COST.name, COST.unit, COST.description)
+    active_c = meter.create_up_down_counter(ACTIVE.name, ACTIVE.unit, ACTIVE.description)
+    price_in, price_out = PRICES[MODEL]["input"], PRICES[MODEL]["output"]
+    stream = chunks is not None
+
+    def record(start: float) -> None:
+        first = last = None
+        if chunks is not None:
+            attrs = {
+                semconv.OPERATION_NAME: "chat", semconv.PROVIDER_NAME: PROVIDER, semconv.REQUEST_MODEL: MODEL,
+                semconv.SERVER_ADDRESS: ADDRESS, semconv.SERVER_PORT: PORT,
+            }  # fmt: skip
+            for _ in chunks:
+                now = perf_counter()
+                if first is None:
+                    first = now
+                    ttfc_h.record(now - start, attrs)  # response model unknown until the end
+                else:
+                    tpoc_h.record(now - last, attrs)
+                last = now
+        duration = perf_counter() - start
+        attrs = {
+            semconv.OPERATION_NAME: "chat", semconv.PROVIDER_NAME: PROVIDER, semconv.REQUEST_MODEL: MODEL,
+            semconv.SERVER_ADDRESS: ADDRESS, semconv.SERVER_PORT: PORT, semconv.RESPONSE_MODEL: RESPONSE_MODEL,
+        }  # fmt: skip
+        duration_h.record(duration, attrs)
+        tokens_h.record(INPUT_TOKENS, {**attrs, semconv.TOKEN_TYPE: "input"})
+        tokens_h.record(OUTPUT_TOKENS, {**attrs, semconv.TOKEN_TYPE: "output"})
+        cost_c.add((INPUT_TOKENS * price_in + OUTPUT_TOKENS * price_out) / 1e6, attrs)
+
+    active_attrs = {semconv.OPERATION_NAME: "chat", semconv.PROVIDER_NAME: PROVIDER, semconv.REQUEST_MODEL: MODEL}
+
+    def op() -> None:
+        start = perf_counter()
+        active_c.add(1, active_attrs)
+        record(start)
+        active_c.add(-1, active_attrs)
+
+    def op_span() -> None:
+        span_attrs = {
+            semconv.OPERATION_NAME: "chat", semconv.PROVIDER_NAME: PROVIDER, semconv.REQUEST_MODEL: MODEL,
+            semconv.SERVER_ADDRESS: ADDRESS, semconv.SERVER_PORT: PORT, "gen_ai.request.stream": stream,
+        }  # fmt: skip
+        with tracer.start_as_current_span(f"chat {MODEL}", kind=SpanKind.CLIENT, attributes=span_attrs) as sp:
+            op()
+            sp.set_attributes(
+                {
+                    semconv.RESPONSE_MODEL: RESPONSE_MODEL,
+                    "gen_ai.response.finish_reasons": ["stop"],
+                    "gen_ai.usage.input_tokens": INPUT_TOKENS,
+                    "gen_ai.usage.output_tokens": OUTPUT_TOKENS,
+                }
+            )
+
+    return op_span if span else op
+
+
+_LABELS = ("operation", "provider", "request_model", "server_address", "server_port")
+
+
+def prometheus_client_case(chunks: list[object] | None, *, bound: bool) -> Callable[[], None]:
+    """The same metrics with prometheus_client (no spans, no exemplars), labels per call or pre-bound."""
+    reg = CollectorRegistry(auto_describe=False)
+    name = prometheus_name
+    full = (*_LABELS, "response_model")
+    duration_h = PromHistogram(name(DURATION), DURATION.description, full, buckets=DURATION.buckets, registry=reg)
+    tokens_h = PromHistogram(name(TOKENS), TOKENS.description, (*full, "type"), buckets=TOKENS.buckets, registry=reg)
+    ttfc_h = PromHistogram(name(TTFC), TTFC.description, _LABELS, buckets=TTFC.buckets, registry=reg)
+    tpoc_h = PromHistogram(name(TPOC), TPOC.description, _LABELS, buckets=TPOC.buckets, registry=reg)
+    cost_c = Counter(name(COST).removesuffix("_total"), COST.description, full, registry=reg)
+    active_g = Gauge(name(ACTIVE), ACTIVE.description, ("operation", "provider", "request_model"), registry=reg)
+    price_in, price_out = PRICES[MODEL]["input"], PRICES[MODEL]["output"]
+    base = ("chat", PROVIDER, MODEL, ADDRESS, str(PORT))
+    if bound:
+        b_dur, b_in, b_out = duration_h.labels(*base, RESPONSE_MODEL), None, None
+        b_in = tokens_h.labels(*base, RESPONSE_MODEL, "input")
+        b_out = tokens_h.labels(*base, RESPONSE_MODEL, "output")
+        b_ttfc, b_tpoc = ttfc_h.labels(*base), tpoc_h.labels(*base)
+        b_cost, b_active = cost_c.labels(*base, RESPONSE_MODEL), active_g.labels(*base[:3])
+
+        def op_bound() -> None:
+            start = perf_counter()
+            b_active.inc()
+            first = last = None
+            if chunks is not None:
+                for _ in chunks:
+                    now = perf_counter()
+                    if first is None:
+                        first = now
+                        b_ttfc.observe(now - start)
+                    else:
+                        b_tpoc.observe(now - last)
+                    last = now
+            b_dur.observe(perf_counter() - start)
+            b_in.observe(INPUT_TOKENS)
+            b_out.observe(OUTPUT_TOKENS)
+            b_cost.inc((INPUT_TOKENS * price_in + OUTPUT_TOKENS * price_out) / 1e6)
+            b_active.dec()
+
+        return op_bound
+
+    def op() -> None:
+        start = perf_counter()
+        active_g.labels("chat", PROVIDER, MODEL).inc()
+        first = last = None
+        if chunks is not None:
+            for _ in chunks:
+                now = perf_counter()
+                if first is None:
+                    first = now
+                    ttfc_h.labels(*base).observe(now - start)
+                else:
+                    tpoc_h.labels(*base).observe(now - last)
+                last = now
+        duration_h.labels(*base, RESPONSE_MODEL).observe(perf_counter() - start)
+        tokens_h.labels(*base, RESPONSE_MODEL, "input").observe(INPUT_TOKENS)
+        tokens_h.labels(*base, RESPONSE_MODEL, "output").observe(OUTPUT_TOKENS)
+        cost_c.labels(*base, RESPONSE_MODEL).inc((INPUT_TOKENS * price_in + OUTPUT_TOKENS * price_out) / 1e6)
+        active_g.labels("chat", PROVIDER, MODEL).dec()
+
+    return op
+
+
+SCENARIOS: dict[str, int | None] = {"non-streaming": None, "stream 8 chunks": 8, "stream 128 chunks": 128}
+
+
+def run(telemetry: llmtel.Telemetry, *, quick: bool) -> list[Result]:
+    """Time every case of every scenario; ratios are against the raw SDK with a span."""
+    results: list[Result] = []
+    for scenario, n in SCENARIOS.items():
+        chunks = None if n is None else [object() for _ in range(n)]
+        cases = [
+            ("llmtel.llm_call", llmtel_case(chunks)),
+            ("raw SDK, span + metrics", raw_sdk_case(telemetry, chunks, span=True)),
+            ("raw SDK, metrics only", raw_sdk_case(telemetry, chunks, span=False)),
+            ("prometheus_client, labels()", prometheus_client_case(chunks, bound=False)),
+            ("prometheus_client, pre-bound", prometheus_client_case(chunks, bound=True)),
+        ]
+        per_call = 1 if n is None else max(1, n // 8)
+        inner = max(5, (60 if quick else 400) // per_call)
+        rounds = 5 if quick else 21
+        results += interleaved(
+            f"record: {scenario}", cases, rounds=rounds, inner=inner, baseline="raw SDK, span + metrics"
+        )
+    return results

@@ -1,0 +1,245 @@
+"""llmtel._fastpath.record_many gives exactly what per-value Histogram.record() gives.
+
+Two identical SDK pipelines get the same values, one through the plain API and
+one through record_many; the collected points must be equal sample for sample
+(bucket counts, count, sum to the bit, min, max) with the same exemplars
+(value, trace id, span id, filtered attributes). Fallbacks are checked to take
+the plain path and still give equal results.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.sdk.metrics import (
+    AlwaysOffExemplarFilter,
+    AlwaysOnExemplarFilter,
+    Histogram,
+    MeterProvider,
+    TraceBasedExemplarFilter,
+)
+from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+from opentelemetry.sdk.metrics.view import (
+    ExplicitBucketHistogramAggregation,
+    ExponentialBucketHistogramAggregation,
+    View,
+)
+from opentelemetry.sdk.trace import TracerProvider
+
+import llmtel
+from llmtel import _fastpath, semconv
+
+BOUNDS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.08, 0.1, 0.5]
+# On-boundary values, zero, beyond the last bound, repeats, an int, odd floats whose sum order matters.
+VALUES = [0.0, 0.001, 0.0010001, 0.005, 0.1, 0.3, 7.5, 0.0123456789, 1e-9, 0.07, 0.07, 2, 0.1 + 0.2, 1 / 3] * 5
+ATTRS = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "m", "n": 3}
+
+Pipeline = tuple[MeterProvider, list[InMemoryMetricReader], Any]
+
+
+def _pipeline(views: Sequence[View] = (), exemplar_filter: Any = None) -> Pipeline:
+    readers = [
+        InMemoryMetricReader(),
+        InMemoryMetricReader(preferred_temporality={Histogram: AggregationTemporality.DELTA}),
+    ]
+    provider = MeterProvider(
+        metric_readers=readers, views=list(views), exemplar_filter=exemplar_filter or TraceBasedExemplarFilter()
+    )
+    histogram = provider.get_meter("t").create_histogram("h", "s", explicit_bucket_boundaries_advisory=BOUNDS)
+    return provider, readers, histogram
+
+
+def _points(reader: InMemoryMetricReader) -> list[dict[str, Any]]:
+    data = reader.get_metrics_data()
+    out = []
+    for rm in data.resource_metrics if data else ():
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                for p in metric.data.data_points:
+                    point = {
+                        "name": metric.name,
+                        "attributes": dict(p.attributes or {}),
+                        "count": p.count,
+                        "sum": p.sum,
+                        "min": p.min,
+                        "max": p.max,
+                        "exemplars": sorted(
+                            (e.value, e.trace_id, e.span_id, tuple(sorted((e.filtered_attributes or {}).items())))
+                            for e in p.exemplars
+                        ),
+                    }
+                    if hasattr(p, "bucket_counts"):
+                        point["bucket_counts"] = tuple(p.bucket_counts)
+                        point["explicit_bounds"] = tuple(p.explicit_bounds)
+                    else:  # exponential histogram
+                        point["positive"] = (p.positive.offset, tuple(p.positive.bucket_counts))
+                    out.append(point)
+    return sorted(out, key=lambda p: sorted(p["attributes"].items(), key=str))
+
+
+@pytest.fixture
+def tracer() -> trace.Tracer:
+    return TracerProvider().get_tracer("t")
+
+
+def _compare(
+    tracer: trace.Tracer,
+    batches: Sequence[tuple[Sequence[float], dict[str, Any]]],
+    *,
+    make: Callable[[], Pipeline] = _pipeline,
+    expect_fast: bool = True,
+    collects: int = 2,
+    random_reservoir: bool = False,
+) -> list[dict[str, Any]]:
+    """Feed ``batches`` plain into one pipeline and via record_many into another; assert equal points."""
+    _, plain_readers, plain_h = make()
+    _, fast_readers, fast_h = make()
+    plain_out: list[list[dict[str, Any]]] = []
+    fast_out: list[list[dict[str, Any]]] = []
+    for _ in range(collects):  # second round checks accumulation (cumulative) and reset (delta)
+        for values, attrs in batches:
+            with tracer.start_as_current_span("call"):
+                for value in values:
+                    plain_h.record(value, attrs)
+                assert _fastpath.record_many(fast_h, values, attrs) is expect_fast
+        plain_out += [_points(r) for r in plain_readers]
+        fast_out += [_points(r) for r in fast_readers]
+    # Exemplars carry different span ids per pipeline run: compare them structurally, values exactly.
+    for plain, fast in zip(plain_out, fast_out, strict=True):
+        assert len(plain) == len(fast) > 0
+        for p, f in zip(plain, fast, strict=True):
+            p_ex, f_ex = p.pop("exemplars"), f.pop("exemplars")
+            assert p == f
+            if random_reservoir:  # a sampling reservoir picks at random: only its presence can be compared
+                assert bool(p_ex) == bool(f_ex)
+            else:
+                assert [(v, attrs) for v, _, _, attrs in p_ex] == [(v, attrs) for v, _, _, attrs in f_ex]
+            assert all(t and s for _, t, s, _ in f_ex)
+    return fast_out[0]
+
+
+def test_available_on_pinned_sdk() -> None:
+    assert _fastpath.available, "the pinned SDK (1.45.x) must take the fast path"
+
+
+def test_equal_to_plain_path_sample_for_sample(tracer: trace.Tracer) -> None:
+    # Two calls into one series between collections: the running sum must match the bit.
+    batches = [(VALUES, ATTRS), (VALUES[3:9], {**ATTRS, "gen_ai.request.model": "other"}), (VALUES[::-3], ATTRS)]
+    points = _compare(tracer, batches)
+    main = next(p for p in points if p["attributes"]["gen_ai.request.model"] == "m")
+    assert main["count"] == len(VALUES) + len(VALUES[::-3])
+
+
+def test_exemplars_carry_the_current_span(tracer: trace.Tracer) -> None:
+    _, (reader, _), histogram = _pipeline()
+    with tracer.start_as_current_span("call") as span:
+        assert _fastpath.record_many(histogram, VALUES, ATTRS)
+    (point,) = _points(reader)
+    ctx = span.get_span_context()
+    assert point["exemplars"], "a sampled span must leave exemplars"
+    assert {(t, s) for _, t, s, _ in point["exemplars"]} == {(ctx.trace_id, ctx.span_id)}
+    # One exemplar per touched bucket, holding the last value that fell in it (the reservoir's rule).
+    touched = {sum(v > b for b in BOUNDS) for v in VALUES}
+    assert len(point["exemplars"]) == len(touched)
+
+
+def test_no_exemplars_outside_a_sampled_span() -> None:
+    _, (reader, _), histogram = _pipeline()
+    assert _fastpath.record_many(histogram, VALUES, ATTRS)
+    (point,) = _points(reader)
+    assert point["count"] == len(VALUES) and point["exemplars"] == []
+
+
+@pytest.mark.parametrize("exemplar_filter", [AlwaysOnExemplarFilter, AlwaysOffExemplarFilter])
+def test_other_sdk_filters(tracer: trace.Tracer, exemplar_filter: type) -> None:
+    _compare(tracer, [(VALUES, ATTRS)], make=lambda: _pipeline(exemplar_filter=exemplar_filter()))
+
+
+def test_view_attribute_keys_and_buckets(tracer: trace.Tracer) -> None:
+    views = [
+        View(
+            instrument_name="h",
+            attribute_keys={"gen_ai.request.model"},
+            aggregation=ExplicitBucketHistogramAggregation([0.05, 1.0]),
+        )
+    ]
+    points = _compare(tracer, [(VALUES, ATTRS)], make=lambda: _pipeline(views))
+    assert points[0]["attributes"] == {"gen_ai.request.model": "m"}
+    assert points[0]["explicit_bounds"] == (0.05, 1.0)
+
+
+def test_cardinality_overflow(tracer: trace.Tracer) -> None:
+    views = [View(instrument_name="h", aggregation_cardinality_limit=2)]
+    batches = [(VALUES[:4], {**ATTRS, "gen_ai.request.model": f"m{i}"}) for i in range(4)]
+    points = _compare(tracer, batches, make=lambda: _pipeline(views))
+    assert any(p["attributes"] == {"otel.metric.overflow": True} for p in points)
+
+
+def test_fallback_other_aggregation(tracer: trace.Tracer) -> None:
+    views = [View(instrument_name="h", aggregation=ExponentialBucketHistogramAggregation())]
+    _compare(tracer, [(VALUES, ATTRS)], make=lambda: _pipeline(views), expect_fast=False, random_reservoir=True)
+
+
+def test_fallback_custom_exemplar_filter(tracer: trace.Tracer) -> None:
+    class BigOnly(TraceBasedExemplarFilter):
+        def should_sample(self, value: float, *args: Any) -> bool:
+            return value > 0.05
+
+    _compare(tracer, [(VALUES, ATTRS)], make=lambda: _pipeline(exemplar_filter=BigOnly()), expect_fast=False)
+
+
+def test_fallback_bad_values(tracer: trace.Tracer, caplog: pytest.LogCaptureFixture) -> None:
+    # The plain path warns about and drops each bad value, keeping the rest.
+    _compare(tracer, [([0.1, math.nan, 0.2, -1.0, math.inf], ATTRS)], expect_fast=False, collects=1)
+
+
+def test_fallback_when_internals_unavailable(tracer: trace.Tracer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_fastpath, "available", False)
+    _compare(tracer, [(VALUES, ATTRS)], expect_fast=False)
+
+
+def test_fallback_non_sdk_instrument() -> None:
+    histogram = NoOpMeterProvider().get_meter("t").create_histogram("h")
+    assert _fastpath.record_many(histogram, VALUES, ATTRS) is False
+    assert _fastpath.record_many(histogram, [], ATTRS) is True
+
+
+def _tpoc_point(reader: InMemoryMetricReader) -> Any:
+    data = reader.get_metrics_data()
+    assert data is not None
+    name = semconv.emitted_name(semconv.spec("gen_ai.client.operation.time_per_output_chunk"))
+    for rm in data.resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                if metric.name == name:
+                    (point,) = metric.data.data_points
+                    return point
+    raise AssertionError(f"{name} not recorded")
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_llm_call_stream_records_every_chunk_gap(monkeypatch: pytest.MonkeyPatch, fast: bool) -> None:
+    monkeypatch.setattr(_fastpath, "available", fast)
+    reader = InMemoryMetricReader()
+    llmtel.configure(
+        metrics_exporter="none", metric_readers=[reader], prometheus_port=0, gpu_metrics=False, process_metrics=False
+    )
+    try:
+        with llmtel.llm_call(provider="openai", model="m", stream=True) as call:
+            assert list(call.wrap_stream(range(50))) == list(range(50))
+            trace_id = call.span.get_span_context().trace_id
+        point = _tpoc_point(reader)
+        assert point.count == 49
+        assert point.sum == pytest.approx(sum(call._gaps))
+        assert point.min == min(call._gaps) and point.max == max(call._gaps)
+        assert point.exemplars and {e.trace_id for e in point.exemplars} == {trace_id}
+        assert {k: v for k, v in point.attributes.items()} == {
+            semconv.OPERATION_NAME: "chat", semconv.PROVIDER_NAME: "openai", semconv.REQUEST_MODEL: "m",
+        }  # fmt: skip
+    finally:
+        llmtel.shutdown()
