@@ -203,7 +203,7 @@ def slo_groups(slos: Sequence[Slo], names: PromNames) -> list[dict[str, Any]]:
                     "annotations": {
                         "summary": f"{{{{ $labels.job }}}} is burning its {slo.key} error budget ({windows})",
                         "description": f"Share of bad events ({what}) is above {slo.budget:g} x the burn-rate factor "
-                        "over both windows; current long-window ratio {{ $value | humanizePercentage }}.",
+                        "over both windows of a pair; see the slo_* recording rules for the ratios.",
                     },
                 }
             )
@@ -231,17 +231,20 @@ def symptom_rules(names: PromNames, job: str) -> list[dict[str, Any]]:
         },
         {
             "alert": f"{ALERT_PREFIX}CardinalityOverflow",
-            "expr": f'count by (job, __name__) ({{{overflow}="true"}}) > 0',
+            # Copy the name into a label: alert labels drop __name__, and two overflowing metrics of
+            # one job must stay two alerts. ALERTS* are excluded: alerts on overflow series carry the label.
+            "expr": f'count by (job, metric) (label_replace({{{overflow}="true", __name__!~"ALERTS.*"}}, '
+            '"metric", "$1", "__name__", "(.+)")) > 0',
             "labels": {"severity": "ticket"},
             "annotations": {
-                "summary": "{{ $labels.__name__ }} on {{ $labels.job }} hit its cardinality limit; new attribute "
+                "summary": "{{ $labels.metric }} on {{ $labels.job }} hit its cardinality limit; new attribute "
                 f'sets are folded into the {overflow}="true" series.',
             },
         },
         {
             "alert": f"{ALERT_PREFIX}ExportFailures",
             # The second arm catches a series that first appears (first failure): increase() needs two samples.
-            "expr": f"increase({failures}[10m]) > 0\n or\n({failures} unless {failures} offset 10m)",
+            "expr": f"increase({failures}[10m]) > 0\nor\n({failures} > 0 unless {failures} offset 10m)",
             "labels": {"severity": "ticket"},
             "annotations": {
                 "summary": "llmtel exporter {{ $labels." + label(semconv.EXPORTER_NAME) + " }} on "
