@@ -1,0 +1,7 @@
+"""``python -m llmtel`` runs the ``llmtel`` command."""
+
+import sys
+
+from llmtel.cli import main
+
+sys.exit(main())

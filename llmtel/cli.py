@@ -1,0 +1,36 @@
+"""The ``llmtel`` command: ``demo``, ``docs``, ``dashboard``, ``rules``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+#: subcommand → (module, help). Each module defines add_arguments(parser) and run(args) -> int.
+COMMANDS = {
+    "demo": ("llmtel.demo", "run a simulated LLM workload emitting real telemetry to the embedded endpoint"),
+    "docs": ("llmtel.docgen", "regenerate docs/metrics.md and docs/configuration.md from the registry"),
+    "dashboard": ("llmtel.dashboards", "print a Grafana dashboard generated from the registry"),
+    "rules": ("llmtel.rules", "print Prometheus recording and alerting rules generated from the registry"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``llmtel`` console script."""
+    parser = argparse.ArgumentParser(prog="llmtel", description="OpenTelemetry-native telemetry for LLM apps")
+    sub = parser.add_subparsers(dest="command", required=True)
+    modules = {}
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue  # a subcommand whose module is not installed
+        modules[name] = module
+        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    return int(modules[args.command].run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""``llmtel demo``: a simulated LLM workload emitting real telemetry to the embedded endpoint.
+
+Several workers run agent turns: a cache look-up, a queue wait, a retrieval
+with relevance judgements, a tool call and a streamed chat completion with
+realistic time to first token and inter-chunk gaps, plus occasional rate
+limits, timeouts and circuit-breaker trips. Nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import llmtel
+
+MODELS = {
+    # model: (provider, median TTFT s, median gap per chunk s)
+    "gpt-4o-mini": ("openai", 0.25, 0.012),
+    "claude-3-5-haiku": ("anthropic", 0.35, 0.015),
+    "llama-3.1-8b": ("vllm", 0.08, 0.008),
+}
+PRICES = {
+    "gpt-4o-mini": {"input": 0.15, "output": 0.60, "cache_read": 0.075},
+    "claude-3-5-haiku": {"input": 0.80, "output": 4.00, "cache_read": 0.08},
+}
+
+
+class RateLimitError(Exception):
+    """Simulated HTTP 429 from a provider."""
+
+
+class ProviderTimeout(Exception):
+    """Simulated request timeout."""
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls = self.errors = self.tokens = 0
+        self.last_trace_id = ""
+
+
+def _stream(ttft: float, gap: float, chunks: int, speed: float) -> Iterator[str]:
+    time.sleep(ttft / speed)
+    for i in range(chunks):
+        if i:
+            time.sleep(random.lognormvariate(0, 0.3) * gap / speed)
+        yield f"token{i} "
+
+
+def _turn(rng: random.Random, stats: Stats, speed: float) -> None:
+    model = rng.choice(list(MODELS))
+    provider, ttft_median, gap = MODELS[model]
+    with llmtel.agent("support-agent"):
+        llmtel.cache_lookup("prompt-cache", hit=rng.random() < 0.3)
+        with llmtel.queued("inference") as ticket:
+            time.sleep(rng.uniform(0, 0.02) / speed)
+            if rng.random() < 0.01:
+                llmtel.admission_rejected("inference", "full")
+                ticket.abandon()
+                return
+        with llmtel.retrieval(data_source="product-docs", top_k=5) as found:
+            time.sleep(rng.uniform(0.005, 0.04) / speed)
+            found.set_documents(5)
+            found.record_relevance(rng.choice([[1], [2, 4], [], [3], [1, 2]]))
+        with llmtel.tool("lookup_order"):
+            time.sleep(rng.uniform(0.002, 0.03) / speed)
+        try:
+            with llmtel.llm_call(provider=provider, model=model, stream=True) as call:
+                roll = rng.random()
+                if roll < 0.04:
+                    time.sleep(0.05 / speed)
+                    raise RateLimitError("429 Too Many Requests")
+                if roll < 0.06:
+                    time.sleep(0.3 / speed)
+                    raise ProviderTimeout("read timeout")
+                chunks = rng.randint(8, 40)
+                ttft = rng.lognormvariate(0, 0.4) * ttft_median
+                for _ in call.wrap_stream(_stream(ttft, gap, chunks, speed)):
+                    pass
+                input_tokens = rng.randint(200, 2000)
+                call.set_usage(input_tokens=input_tokens, output_tokens=chunks,
+                               cache_read_input_tokens=rng.choice([0, 0, input_tokens // 2]))
+                call.set_response_model(model)
+                call.set_finish_reasons(["stop"])
+            with stats.lock:
+                stats.calls += 1
+                stats.tokens += input_tokens + chunks
+                stats.last_trace_id = format(call.span.get_span_context().trace_id, "032x")
+        except (RateLimitError, ProviderTimeout):
+            llmtel.rate_limit_wait(rng.uniform(0.1, 1.0), provider=provider, model=model)
+            with stats.lock:
+                stats.calls += 1
+                stats.errors += 1
+
+
+def _worker(seed: int, stop: threading.Event, stats: Stats, speed: float) -> None:
+    rng = random.Random(seed)
+    with llmtel.session("chat"):
+        while not stop.is_set():
+            _turn(rng, stats, speed)
+
+
+def _breaker(stop: threading.Event) -> None:
+    states = ["closed"] * 8 + ["open", "half_open"]
+    i = 0
+    while not stop.wait(1.0):
+        llmtel.set_circuit_breaker_state("anthropic", states[i % len(states)])
+        i += 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
+    parser.add_argument("--port", type=int, default=None, help="port of the bridge endpoint (default 9464)")
+    parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--workers", type=int, default=4, help="concurrent simulated users (default 4)")
+    parser.add_argument("--speed", type=float, default=1.0, help="divide every simulated latency by this")
+    parser.add_argument("--quiet", action="store_true", help="no live progress line")
+
+
+def run(args: argparse.Namespace) -> int:
+    options: dict[str, Any] = {"service_name": "llmtel-demo", "price_table": PRICES}
+    if args.port is not None:
+        options["prometheus_port"] = args.port
+    if args.host is not None:
+        options["prometheus_host"] = args.host
+    try:
+        telemetry = llmtel.configure(**options)
+    except llmtel.ConfigurationError as exc:
+        print(f"llmtel demo: {exc}", file=sys.stderr)
+        return 2
+    base = telemetry.endpoint_url
+    print(f"llmtel demo: simulated LLM workload ({args.workers} workers)", flush=True)
+    print(f"  metrics:  {telemetry.metrics_url}  (OpenMetrics with exemplars: "
+          f"curl -H 'Accept: application/openmetrics-text' {telemetry.metrics_url})", flush=True)
+    print(f"  health:   {base}/health", flush=True)
+    print(f"  traces:   {base}/traces  and  {base}/traces/<trace_id>", flush=True)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stats = Stats()
+    threads = [threading.Thread(target=_worker, args=(n, stop, stats, args.speed), daemon=True)
+               for n in range(args.workers)]
+    threads.append(threading.Thread(target=_breaker, args=(stop,), daemon=True))
+    for thread in threads:
+        thread.start()
+    started = time.monotonic()
+    try:
+        while not stop.wait(1.0):
+            elapsed = time.monotonic() - started
+            if not args.quiet:
+                with stats.lock:
+                    line = (f"\r  {elapsed:6.0f}s  calls {stats.calls}  errors {stats.errors}  tokens {stats.tokens}"
+                            f"  last trace {base}/traces/{stats.last_trace_id}")
+                print(line, end="", flush=True)
+            if args.duration is not None and elapsed >= args.duration:
+                break
+    except KeyboardInterrupt:
+        pass
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=5)
+    if not args.quiet:
+        print()
+    print(f"llmtel demo: {stats.calls} calls, {stats.errors} errors; shutting down", flush=True)
+    llmtel.shutdown()
+    return 0

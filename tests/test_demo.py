@@ -1,0 +1,60 @@
+"""`llmtel demo` — the README's main job — emits real telemetry on the embedded endpoint."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_demo_serves_metrics_with_exemplars_that_resolve_to_traces() -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmtel", "demo", "--port", str(port), "--duration", "30", "--speed", "4"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        body = ""
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                request = urllib.request.Request(f"{base}/metrics", headers={"Accept": "application/openmetrics-text"})
+                body = urllib.request.urlopen(request, timeout=5).read().decode()
+            except OSError:
+                continue
+            if re.search(r'gen_ai_client_operation_time_to_first_chunk_seconds_bucket\{[^}]*\} \d+(\.\d+)? # \{', body):
+                break
+        families = {f.name: f for f in text_string_to_metric_families(body)}
+        for name in ("gen_ai_client_operation_duration_seconds", "gen_ai_client_token_usage",
+                     "llmtel_tool_duration_seconds", "llmtel_retrieval_duration_seconds", "llmtel_agent_duration_seconds",
+                     "llmtel_gen_ai_client_cost_USD"):
+            assert name in families, name
+        exemplars = [s.exemplar for s in families["gen_ai_client_operation_time_to_first_chunk_seconds"].samples
+                     if s.exemplar is not None]
+        assert exemplars, "no TTFC exemplar in the scrape"
+        trace_id = exemplars[0].labels["trace_id"]
+        assert re.fullmatch(r"[0-9a-f]{32}", trace_id)
+        trace = json.load(urllib.request.urlopen(f"{base}/traces/{trace_id}", timeout=5))
+        names = {span["name"] for span in trace["spans"]}
+        assert any(name.startswith("chat ") for name in names)
+        assert exemplars[0].labels["span_id"] in {span["span_id"] for span in trace["spans"]}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "metrics:" in out and "shutting down" in out

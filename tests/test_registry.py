@@ -1,0 +1,117 @@
+"""The registry matches the upstream semantic-conventions package, and the docs match the registry."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
+from prometheus_client import CollectorRegistry, generate_latest
+
+from llmtel import docgen, semconv
+from llmtel.instruments import Instruments
+from llmtel.naming import prometheus_series
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _RecordingMeter:
+    """Captures what an upstream create_* factory asks the meter for."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def create_histogram(self, name: str, unit: str = "", description: str = "", **kw: Any) -> None:
+        self.calls.append({"name": name, "unit": unit, "description": description, "kind": "histogram"})
+
+
+def _upstream_gen_ai() -> dict[str, dict[str, Any]]:
+    found = {}
+    for name, factory in inspect.getmembers(gen_ai_metrics, inspect.isfunction):
+        if name.startswith("create_"):
+            meter = _RecordingMeter()
+            factory(meter)
+            (call,) = meter.calls
+            found[call["name"]] = call
+    return found
+
+
+def test_every_upstream_gen_ai_metric_is_in_the_registry_unchanged() -> None:
+    upstream = _upstream_gen_ai()
+    ours = {spec.name: spec for spec in semconv.INSTRUMENTS if spec.upstream and spec.name.startswith("gen_ai.")}
+    assert set(upstream) == set(ours), "registry and opentelemetry-semantic-conventions disagree on gen_ai metrics"
+    for name, call in upstream.items():
+        spec = ours[name]
+        assert spec.unit == call["unit"], name
+        assert spec.kind.value == call["kind"], name
+        assert spec.description.rstrip(".") == call["description"].rstrip("."), name
+
+
+def test_llmtel_additions_live_under_the_llmtel_namespace() -> None:
+    for spec in semconv.INSTRUMENTS:
+        if not spec.upstream:
+            assert spec.name.startswith(("llmtel.", "hw.", "process.", "cpython.")), spec.name
+        assert spec.description and spec.unit, spec.name
+        if spec.kind is semconv.Kind.HISTOGRAM:
+            assert spec.buckets and list(spec.buckets) == sorted(spec.buckets), spec.name
+    names = [spec.name for spec in semconv.INSTRUMENTS]
+    assert len(names) == len(set(names))
+
+
+def test_client_measurements_never_use_server_names() -> None:
+    for spec in semconv.INSTRUMENTS:
+        if spec.group != "server":
+            assert not spec.name.startswith("gen_ai.server."), spec.name
+
+
+def test_prometheus_names_are_what_the_exporter_serves() -> None:
+    """llmtel.naming must agree with opentelemetry-exporter-prometheus (fails loudly if upstream changes)."""
+    registry = CollectorRegistry()
+    provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=registry)])
+    instruments = Instruments(provider.get_meter("t"))
+    for spec in semconv.INSTRUMENTS:
+        if spec.kind.observable:
+            continue
+        instrument = instruments.get(spec.name)
+        if spec.kind is semconv.Kind.HISTOGRAM:
+            instrument.record(1.0)
+        elif spec.kind is semconv.Kind.GAUGE:
+            instrument.set(1.0)
+        else:
+            instrument.add(1)
+    text = generate_latest(registry).decode()
+    served = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    for spec in semconv.INSTRUMENTS:
+        if not spec.kind.observable:
+            for series in prometheus_series(spec, latest=False):
+                assert series in served, f"{spec.name}: {series} not in scrape"
+    assert "gen_ai_client_token_usage_bucket" in served  # {token} annotation gives no suffix
+    assert "llmtel_gen_ai_client_cost_USD_total" in served
+    provider.shutdown()
+
+
+def test_latest_experimental_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    tool = semconv.spec("llmtel.tool.duration")
+    assert semconv.emitted_name(tool, latest=False) == "llmtel.tool.duration"
+    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "http, gen_ai_latest_experimental")
+    assert semconv.emitted_name(tool) == "gen_ai.execute_tool.duration"
+    assert semconv.emitted_name(semconv.spec("gen_ai.client.operation.duration")) == "gen_ai.client.operation.duration"
+
+
+@pytest.mark.parametrize("page", sorted(docgen.PAGES))
+def test_generated_docs_are_current(page: str) -> None:
+    committed = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    assert committed == docgen.PAGES[page](), f"docs/{page} is stale: run `llmtel docs`"
+
+
+def test_cli_lists_its_commands() -> None:
+    result = subprocess.run([sys.executable, "-m", "llmtel", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    for command in ("demo", "docs"):
+        assert command in result.stdout
