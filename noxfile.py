@@ -1,0 +1,60 @@
+"""Project sessions: tests, lint, typecheck, bench, docs.
+
+The interpreter running nox is used for every session (``python=False`` would
+skip the venv; we want an isolated one, so ``python=None`` = current version).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+INSTRUMENTATIONS = sorted(p for p in (ROOT / "instrumentations").glob("*") if (p / "pyproject.toml").exists())
+
+
+def _install_all(session: nox.Session) -> None:
+    session.install("-e", ".[all,test]")
+    for package in INSTRUMENTATIONS:
+        session.install("-e", f"{package}[instruments]")
+
+
+@nox.session(python=None)
+def tests(session: nox.Session) -> None:
+    """The whole test suite, real-server tests included (needs Debian's prometheus package)."""
+    _install_all(session)
+    session.run("pytest", "-q", "--durations=15", *session.posargs)
+
+
+@nox.session(python=None)
+def lint(session: nox.Session) -> None:
+    """ruff check and format check."""
+    session.install("ruff")
+    session.run("ruff", "check", "llmtel", "tests", "benchmarks", "instrumentations", "noxfile.py")
+    session.run("ruff", "format", "--check", "llmtel", "tests", "benchmarks", "instrumentations", "noxfile.py")
+
+
+@nox.session(python=None)
+def typecheck(session: nox.Session) -> None:
+    """mypy, strict on llmtel/."""
+    _install_all(session)
+    session.install("mypy", "types-psutil", "types-protobuf")
+    session.run("mypy", "llmtel")
+
+
+@nox.session(python=None)
+def bench(session: nox.Session) -> None:
+    """Benchmarks: overhead vs the raw OpenTelemetry SDK and prometheus_client, scrape cost, memory."""
+    _install_all(session)
+    session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(python=None)
+def docs(session: nox.Session) -> None:
+    """Regenerate the docs generated from the registry."""
+    session.install("-e", ".")
+    session.run("llmtel", "docs")
