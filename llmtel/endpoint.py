@@ -1,51 +1,128 @@
 """The embedded HTTP endpoint: ``/metrics``, ``/health`` and ``/traces/<trace_id>``.
 
-One small threaded HTTP server (standard library) per configuration. Scrapes
-render the bridge's prometheus_client registry in the format the scraper asks
-for (OpenMetrics when negotiated, so exemplars are served; classic text
-otherwise) and gzip it when asked.
+One small threaded HTTP server (standard library) per process. Scrapes render
+the Prometheus bridge in the format the scraper asks for (OpenMetrics with
+exemplars when negotiated, classic text otherwise), gzip it when asked, and
+can append the application's own ``prometheus_client`` metrics (never a family
+twice). Optional basic auth and TLS; ``/health`` stays open for probes.
+
+Several worker processes (gunicorn, uvicorn ``--workers``): with
+``prometheus_workers=N`` each process serves on the first free port of
+``port .. port+N-1`` and labels its series ``worker="<port - base>"``; a
+process forked after ``configure()`` moves to its own port the same way.
+See docs/multiprocess.md.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hmac
 import json
 import logging
+import os
+import socket
+import ssl
 import threading
+import weakref
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import generate_latest as generate_text
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from llmtel import _errors
 from llmtel._errors import ConfigurationError
+from llmtel.readers.prometheus import (
+    CONTENT_TYPE_OPENMETRICS,
+    CONTENT_TYPE_TEXT,
+    PrometheusBridgeReader,
+    bridge_for,
+    wants_openmetrics,
+)
 from llmtel.tracestore import TraceStore
 
 logger = logging.getLogger("llmtel")
+
+__all__ = ["WORKER_LABEL", "Endpoint"]
+
+#: Label that tells worker processes apart when ``prometheus_workers`` > 1.
+WORKER_LABEL = "worker"
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False  # a second process on the same port must fail loudly, not share it
     registry: CollectorRegistry | None
+    bridge: PrometheusBridgeReader | None
+    extra_registry: CollectorRegistry | None
     trace_store: TraceStore | None
     metrics_path: str
+    auth: bytes | None  # expected "Basic <b64>" header value
+    tls: ssl.SSLContext | None
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        _errors.report("endpoint connection failed")  # not a traceback on the app's stderr
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        if self.tls is not None:
+            # Handshake later, in the request thread: a slow client must not stall accept().
+            conn = self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        return conn, address
+
+
+class _Filtered:
+    """A registry view without the families the bridge already served (never a series twice)."""
+
+    def __init__(self, registry: CollectorRegistry, served: frozenset[str]) -> None:
+        self._registry, self._served = registry, served
+
+    def collect(self) -> Iterator[Any]:
+        try:
+            families = list(self._registry.collect())
+        except Exception as exc:
+            _errors.report("application prometheus_client collector failed", exc)
+            return
+        for family in families:
+            if family.name in self._served:
+                _errors.report("duplicate prometheus family skipped", detail=family.name)
+                continue
+            yield family
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    timeout = 30  # a stuck client must not pin a thread forever
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def handle(self) -> None:
+        try:
+            if isinstance(self.connection, ssl.SSLSocket):
+                self.connection.do_handshake()
+            super().handle()
+        except (ssl.SSLError, ConnectionError, TimeoutError):
+            pass  # bad TLS client or dropped connection: nothing to answer
+
+    def log_message(self, format: str, *args: Any) -> None:
         return None  # scrapes must not spam the host's stderr
 
-    def _send(self, status: int, body: bytes, content_type: str, *, compress: bool = False) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        *,
+        compress: bool = False,
+        headers: tuple[str, str] | None = None,
+    ) -> None:
+        extra = [headers] if headers else []
         if compress and "gzip" in self.headers.get("Accept-Encoding", ""):
-            body = gzip.compress(body)
-            extra = [("Content-Encoding", "gzip")]
-        else:
-            extra = []
+            body = gzip.compress(body, compresslevel=6)
+            extra.append(("Content-Encoding", "gzip"))
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -58,19 +135,33 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, payload: Any) -> None:
         self._send(status, json.dumps(payload).encode(), "application/json")
 
-    def do_HEAD(self) -> None:  # noqa: N802 - stdlib naming
+    def _authorized(self) -> bool:
+        expected = self.server.auth
+        if expected is None:
+            return True
+        given = self.headers.get("Authorization", "").encode()
+        if hmac.compare_digest(given, expected):
+            return True
+        self._send(
+            401, b"unauthorized\n", "text/plain", headers=("WWW-Authenticate", 'Basic realm="llmtel", charset="UTF-8"')
+        )
+        return False
+
+    def do_HEAD(self) -> None:
         self.do_GET()
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         try:
-            if path == self.server.metrics_path and self.server.registry is not None:
-                encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-                self._send(200, encoder(self.server.registry), content_type, compress=True)
-            elif path == "/health":
+            if path == "/health":
                 self._json(200, {"status": "ok"})
+            elif not self._authorized():
+                return
+            elif path == self.server.metrics_path and self.server.registry is not None:
+                body, content_type = self._metrics()
+                self._send(200, body, content_type, compress=True)
             elif path.startswith("/traces") and self.server.trace_store is not None:
-                trace_id = path[len("/traces"):].strip("/")
+                trace_id = path[len("/traces") :].strip("/")
                 if not trace_id:
                     self._json(200, {"trace_ids": self.server.trace_store.trace_ids()[-100:]})
                     return
@@ -81,9 +172,56 @@ class _Handler(BaseHTTPRequestHandler):
                     self._json(200, {"trace_id": trace_id.lower(), "spans": spans})
             else:
                 self._json(404, {"error": "not found", "paths": [self.server.metrics_path, "/health", "/traces/<id>"]})
-        except Exception as exc:  # noqa: BLE001 - a failing scrape must not kill the server thread
+        except Exception as exc:
             _errors.report("endpoint request failed", exc)
             self._send(500, b"internal error\n", "text/plain")
+
+    def _metrics(self) -> tuple[bytes, str]:
+        server = self.server
+        accept = self.headers.get("Accept", "")
+        bridge = server.bridge
+        if bridge is None:  # someone else's registry: prometheus_client renders it
+            assert server.registry is not None
+            encoder, content_type = choose_encoder(accept)
+            return encoder(server.registry), content_type
+        openmetrics = wants_openmetrics(accept)
+        text = bridge.render(openmetrics=openmetrics, eof=False)
+        extra = server.extra_registry
+        if extra is not None:
+            view = _Filtered(extra, bridge.family_names)
+            more = generate_openmetrics(view) if openmetrics else generate_text(view)  # type: ignore[no-untyped-call]
+            if openmetrics:
+                more = more[: -len(b"# EOF\n")]
+            text += more.decode()
+        if openmetrics:
+            text += "# EOF\n"
+        return text.encode(), CONTENT_TYPE_OPENMETRICS if openmetrics else CONTENT_TYPE_TEXT
+
+
+def _tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    if not cert and not key:
+        return None
+    if not cert:
+        raise ConfigurationError("prometheus_tls_key is set but prometheus_tls_cert is not: give both (PEM files)")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(
+            f"llmtel cannot load the endpoint's TLS certificate/key ({cert}, {key}): {exc}"
+        ) from None
+    return context
+
+
+def _basic_auth(credentials: str | None) -> bytes | None:
+    if not credentials:
+        return None
+    if ":" not in credentials:
+        raise ConfigurationError("prometheus_basic_auth must be 'user:password'")
+    return b"Basic " + base64.b64encode(credentials.encode())
+
+
+_live: weakref.WeakSet[Endpoint] = weakref.WeakSet()
 
 
 class Endpoint:
@@ -97,41 +235,139 @@ class Endpoint:
         registry: CollectorRegistry | None,
         trace_store: TraceStore | None,
         metrics_path: str = "/metrics",
+        basic_auth: str | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        serve_default_registry: bool = False,
+        workers: int = 1,
     ) -> None:
-        try:
-            server = _Server((host, port), _Handler)
-        except OSError as exc:
+        if not metrics_path.startswith("/") or metrics_path in ("/health",) or metrics_path.startswith("/traces"):
             raise ConfigurationError(
-                f"llmtel cannot serve its endpoint on {host}:{port}: {exc.strerror or exc}. "
+                f"prometheus_path {metrics_path!r} must start with '/' and not be /health or /traces"
+            )
+        if workers < 1:
+            raise ConfigurationError(f"prometheus_workers must be at least 1, got {workers}")
+        self._base_host, self._base_port, self._workers = host, port, workers
+        self._settings = {
+            "registry": registry,
+            "bridge": bridge_for(registry) if registry is not None else None,
+            "extra_registry": REGISTRY if serve_default_registry and registry is not REGISTRY else None,
+            "trace_store": trace_store,
+            "metrics_path": metrics_path,
+            "auth": _basic_auth(basic_auth),
+            "tls": _tls_context(tls_cert, tls_key),
+        }
+        self._owner_pid = os.getpid()
+        self._bind()
+        _live.add(self)
+
+    # -- lifecycle --------------------------------------------------------------
+    def _bind(self) -> None:
+        host, base, workers = self._base_host, self._base_port, self._workers
+        candidates = [base] if workers == 1 or base == 0 else list(range(base, min(base + workers, 65536)))
+        error: OSError | None = None
+        server: _Server | None = None
+        for port in candidates:
+            try:
+                server = _Server((host, port), _Handler)
+                break
+            except OSError as exc:
+                error = exc
+        if server is None:
+            where = f"{host}:{base}" if len(candidates) == 1 else f"{host}:{candidates[0]}-{candidates[-1]}"
+            reason = (error.strerror or str(error)) if error else "no port"
+            raise ConfigurationError(
+                f"llmtel cannot serve its endpoint on {where}: {reason}. "
                 "Another process (or another llmtel in this one) uses that port: choose another with "
-                "configure(prometheus_port=...) or OTEL_EXPORTER_PROMETHEUS_PORT, or 0 for any free port."
-            ) from None
-        server.registry = registry
-        server.trace_store = trace_store
-        server.metrics_path = metrics_path
-        self._server = server
-        self.host, self.port = server.server_address[:2]  # type: ignore[misc]
-        # A short poll interval keeps shutdown() quick (serve_forever's default waits up to 0.5 s).
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="llmtel-endpoint", daemon=True
-        )
+                "configure(prometheus_port=...) or OTEL_EXPORTER_PROMETHEUS_PORT, or 0 for any free port"
+                + (
+                    "; with several worker processes set prometheus_workers (LLMTEL_PROMETHEUS_WORKERS)."
+                    if workers == 1
+                    else "; raise prometheus_workers if there are more workers."
+                )
+            )
+        for key, value in self._settings.items():
+            setattr(server, key, value)
+        self._server: _Server | None = server
+        self.host: str = str(server.server_address[0])
+        self.port: int = int(server.server_address[1])
+        #: This process' worker index (port - base port) when ``prometheus_workers`` > 1, else None.
+        self.worker: int | None = None
+        bridge = self._settings["bridge"]
+        if workers > 1:
+            # With port 0 there is no base to count from: the pid tells workers apart.
+            self.worker = int(self.port) - base if base else os.getpid()
+            if isinstance(bridge, PrometheusBridgeReader):
+                bridge.set_constant_labels({**bridge.constant_labels, WORKER_LABEL: str(self.worker)})
+        self._thread = threading.Thread(target=server.serve_forever, name="llmtel-endpoint", daemon=True)
         self._thread.start()
+
+    def _after_fork_in_child(self) -> None:
+        server = self._server
+        if server is None:
+            return
+        # The serving thread did not survive the fork; the child only holds a copy of the listening socket.
+        server.socket.close()
+        self._server = None
+        bridge = self._settings["bridge"]
+        if isinstance(bridge, PrometheusBridgeReader):
+            bridge._after_fork_in_child()
+        if self._workers > 1:
+            try:
+                self._bind()
+                logger.info("llmtel: worker %s (pid %d) serves %s", self.worker, os.getpid(), self.url)
+            except ConfigurationError as exc:
+                logger.error("llmtel: forked worker has no endpoint: %s", exc)
+        else:
+            logger.warning(
+                "llmtel: process %d was forked after configure(); its metrics are not served. "
+                "Set prometheus_workers (LLMTEL_PROMETHEUS_WORKERS) to the number of workers, "
+                "or call llmtel.configure() in each worker (docs/multiprocess.md).",
+                os.getpid(),
+            )
 
     @classmethod
     def from_options(
         cls, opts: dict[str, Any], *, registry: CollectorRegistry | None, trace_store: TraceStore | None
     ) -> Endpoint:
         """Start the endpoint described by configure()'s resolved options."""
-        return cls(str(opts["prometheus_host"]), int(opts["prometheus_port"]), registry=registry, trace_store=trace_store)
+        return cls(
+            str(opts["prometheus_host"]),
+            int(opts["prometheus_port"]),
+            registry=registry,
+            trace_store=trace_store,
+            metrics_path=str(opts.get("prometheus_path") or "/metrics"),
+            basic_auth=opts.get("prometheus_basic_auth") or None,
+            tls_cert=opts.get("prometheus_tls_cert") or None,
+            tls_key=opts.get("prometheus_tls_key") or None,
+            serve_default_registry=bool(opts.get("prometheus_serve_default_registry")),
+            workers=int(opts.get("prometheus_workers") or 1),
+        )
 
     @property
     def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:9464``."""
-        host = f"[{self.host}]" if ":" in str(self.host) else self.host
-        return f"http://{host}:{self.port}"
+        """Base URL, e.g. ``http://127.0.0.1:9464`` (``https://`` with TLS)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        scheme = "https" if self._settings["tls"] is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     def close(self) -> None:
         """Stop serving and release the port."""
-        self._server.shutdown()
-        self._server.server_close()
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
         self._thread.join(timeout=5)
+
+
+def _reopen_in_child() -> None:
+    for endpoint in list(_live):
+        try:
+            endpoint._after_fork_in_child()
+        except Exception as exc:
+            _errors.report("endpoint after fork", exc)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reopen_in_child)

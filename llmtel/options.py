@@ -130,6 +130,23 @@ OPTIONS: Final[tuple[Option, ...]] = (
            "NVML GPU metrics: `auto` (on when NVML finds a GPU), `true`, `false`.", "`auto`"),
     Option("process_metrics", "LLMTEL_PROCESS_METRICS", True, _boolean,
            "Process CPU, memory, threads, GC metrics."),
+    Option("prometheus_path", "LLMTEL_PROMETHEUS_PATH", "/metrics", _text,
+           "Path of the Prometheus scrape endpoint."),
+    Option("prometheus_basic_auth", "LLMTEL_PROMETHEUS_BASIC_AUTH", None, _text,
+           "`user:password`: require HTTP basic auth on the scrape path and `/traces` (`/health` stays open)."),
+    Option("prometheus_tls_cert", "LLMTEL_PROMETHEUS_TLS_CERT", None, _text,
+           "PEM certificate (chain) file: serve the endpoint over HTTPS."),
+    Option("prometheus_tls_key", "LLMTEL_PROMETHEUS_TLS_KEY", None, _text,
+           "PEM private key of `prometheus_tls_cert` (leave unset when the certificate file holds it)."),
+    Option("prometheus_resource_labels", "LLMTEL_PROMETHEUS_RESOURCE_LABELS", (), _names,
+           "Resource attributes (keys or glob patterns, e.g. `service.name,deployment.*`) copied as labels "
+           "onto every series (they are always in `target_info`)."),
+    Option("prometheus_serve_default_registry", "LLMTEL_PROMETHEUS_SERVE_DEFAULT_REGISTRY", False, _boolean,
+           "Also serve the application's own `prometheus_client` metrics (the default `REGISTRY`) on the scrape "
+           "path; a family the bridge already serves is never repeated."),
+    Option("prometheus_workers", "LLMTEL_PROMETHEUS_WORKERS", 1, _positive_int,
+           "Worker processes sharing `prometheus_port` (gunicorn/uvicorn workers): each serves on the first free "
+           "port of `port .. port+N-1` with a `worker` label (docs/multiprocess.md)."),
     Option("meter_provider", None, None, _names,
            "Use this SDK `MeterProvider` instead of building one (argument only)."),
     Option("tracer_provider", None, None, _names,
