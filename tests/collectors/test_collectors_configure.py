@@ -57,7 +57,7 @@ def test_env_vars_switch_collectors_off(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("LLMTEL_PROCESS_METRICS", "false")
     monkeypatch.setenv("LLMTEL_GPU_METRICS", "false")
     reader = InMemoryMetricReader()
-    llmtel.configure(metrics_exporter="none", traces_exporter="none", metric_readers=[reader])
+    llmtel.configure(metrics_exporter="none", traces_exporter="none", prometheus_port=0, metric_readers=[reader])
     seen = names(reader)
     assert not {n for n in seen if n.startswith(("hw.", "process.", "cpython."))}
     assert nvml.calls == {}
