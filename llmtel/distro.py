@@ -24,7 +24,7 @@ from typing import Any
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 from opentelemetry.sdk._configuration import _BaseConfigurator
 
-__all__ = ["DEFAULTS", "LlmtelConfigurator", "LlmtelDistro"]
+__all__ = ["DEFAULTS", "DUPLICATING_INSTRUMENTATIONS", "LlmtelConfigurator", "LlmtelDistro"]
 
 logger = logging.getLogger("llmtel")
 
@@ -41,12 +41,29 @@ DEFAULTS: dict[str, str] = {
 }
 
 
+#: Instrumentations whose metrics duplicate llmtel's own process metrics under the same names
+#: (``process.cpu.time``, ``cpython.gc.*``...): served side by side, the Prometheus text has two
+#: ``# TYPE`` lines for one family and the whole scrape is rejected.
+DUPLICATING_INSTRUMENTATIONS = "system_metrics"
+
+
+def _disable_duplicating_instrumentations() -> None:
+    """Default ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` when llmtel's process metrics are on.
+
+    Only a default: setting the variable (even to an empty string) keeps the user's choice.
+    """
+    if os.environ.get("LLMTEL_PROCESS_METRICS", "").strip().lower() in ("0", "false", "no", "off"):
+        return
+    os.environ.setdefault("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", DUPLICATING_INSTRUMENTATIONS)
+
+
 class LlmtelDistro(BaseDistro):  # type: ignore[misc]  # subclassing an untyped (Any) base
     """Fills in llmtel's environment defaults; instrumentors load as with any distro."""
 
     def _configure(self, **kwargs: Any) -> None:
         for key, value in DEFAULTS.items():
             os.environ.setdefault(key, value)
+        _disable_duplicating_instrumentations()
 
 
 class LlmtelConfigurator(_BaseConfigurator):
@@ -58,6 +75,8 @@ class LlmtelConfigurator(_BaseConfigurator):
     """
 
     def _configure(self, **kwargs: Any) -> None:
+        # Instrumentors load after configurators: this still applies when another distro ran.
+        _disable_duplicating_instrumentations()
         try:
             import llmtel
 
