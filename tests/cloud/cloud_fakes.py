@@ -275,17 +275,78 @@ class _MetricsServicer(metrics_service_pb2_grpc.MetricsServiceServicer):
         return metrics_service_pb2.ExportMetricsServiceResponse()
 
 
+def self_signed_cert() -> tuple[bytes, bytes]:
+    """``(key_pem, cert_pem)`` for a throwaway certificate valid for 127.0.0.1."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "llmtel-test")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+def service_account_info(token_uri: str, project_id: str, universe: str | None = None) -> tuple[dict[str, str], bytes]:
+    """A Google service-account key file's content (fresh RSA key) and the matching public key (PEM).
+
+    ``universe``: a universe domain other than googleapis.com; google-auth then signs its own JWTs
+    instead of calling ``token_uri`` and skips its access-boundary lookup at iamcredentials.googleapis.com.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    info = {
+        "type": "service_account",
+        "project_id": project_id,
+        "private_key_id": "test-key",
+        "private_key": pem.decode(),
+        "client_email": f"llmtel-test@{project_id}.iam.gserviceaccount.com",
+        "client_id": "1234567890",
+        "token_uri": token_uri,
+    }
+    if universe:
+        info["universe_domain"] = universe
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return info, public
+
+
 class OtlpGrpcReceiver:
     """OTLP metrics receiver over gRPC with local (loopback) server credentials."""
 
-    def __init__(self, require_token: str | None = None) -> None:
+    def __init__(self, require_token: str | None = None, tls: tuple[bytes, bytes] | None = None) -> None:
+        """``tls``: ``(key_pem, cert_pem)`` to serve TLS instead of gRPC local credentials."""
         self.require_token = require_token
         self.error: grpc.StatusCode | None = None
         self.requests: list[tuple[dict[str, str], Any]] = []
         self.lock = threading.Lock()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=[("grpc.so_reuseport", 0)])
         metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_MetricsServicer(self), self._server)
-        creds = grpc.local_server_credentials(grpc.LocalConnectionType.LOCAL_TCP)
+        if tls is not None:
+            creds = grpc.ssl_server_credentials([tls])
+        else:
+            creds = grpc.local_server_credentials(grpc.LocalConnectionType.LOCAL_TCP)
         self.port = self._server.add_secure_port(f"{HOST}:0", creds)
 
     @property

@@ -37,18 +37,33 @@ def _clean_vendor_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _errors.reset()
 
 
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
 @pytest.fixture(autouse=True)
 def _no_hidden_escape(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    """Exporters swallow errors, so the suite's loopback guard could be hidden: record attempts, fail after."""
+    """Exporters swallow errors, so the suite's loopback guard could be hidden: record attempts, fail after.
+
+    Name lookups count too: a library that tries ``oauth2.googleapis.com`` fails at DNS here, before
+    any connect, and would otherwise go unnoticed.
+    """
     attempts: list[Any] = []
-    inner = socket.socket.connect
+    inner_connect = socket.socket.connect
+    inner_getaddrinfo = socket.getaddrinfo
 
     def connect(self: socket.socket, address: Any) -> None:
-        if isinstance(address, tuple) and address and address[0] not in ("127.0.0.1", "::1", "localhost"):
+        if isinstance(address, tuple) and address and address[0] not in _LOOPBACK:
             attempts.append(address)
-        return inner(self, address)
+        return inner_connect(self, address)
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name is not None and name not in _LOOPBACK:
+            attempts.append(("getaddrinfo", name))
+        return inner_getaddrinfo(host, *args, **kwargs)
 
     monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     yield attempts
     assert not attempts, f"connections outside loopback were attempted: {attempts}"
 
