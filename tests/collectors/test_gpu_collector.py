@@ -6,6 +6,8 @@ import inspect
 import logging
 import os
 import sys
+import time
+from collections import Counter
 
 import pynvml
 import pytest
@@ -334,18 +336,54 @@ def test_close_stops_reporting_and_shuts_nvml_down_once() -> None:
     assert nvml.sweep_calls() == {}
 
 
+class CountingNvml:
+    """The real pynvml, with every nvml* call counted (to check one sweep on real hardware)."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> object:
+        value = getattr(pynvml, name)
+        if not (name.startswith("nvml") and callable(value)):
+            return value
+
+        def counted(*args: object) -> object:
+            self.calls[name] += 1
+            return value(*args)
+
+        return counted
+
+
 def test_real_pynvml_on_this_machine_is_off_or_on_never_raises(caplog: pytest.LogCaptureFixture) -> None:
-    """With the real nvidia-ml-py: off with one line where there is no driver (CI), on where there is."""
+    """With the real nvidia-ml-py: off with one line where there is no driver (CI), on a GPU machine
+    real values in range and one sweep per collection. Run it there with ``-s`` to see the timings."""
     caplog.set_level(logging.INFO, logger="llmtel")
     mp, reader = provider()
-    collector = gpu_collector.install(mp.get_meter("test"))
+    nvml = CountingNvml()
+    collector = gpu_collector.install(mp.get_meter("test"), nvml=nvml)
     try:
         metrics = collect(reader)
         if collector is None:
             assert len(caplog.records) == 1 and "GPU metrics off" in caplog.records[0].getMessage()
             assert metrics == {}
-        else:
-            assert points(metrics["hw.gpu.memory.limit"])[0][1] > 0
+            return
+        assert collector.cache.sweeps == 1
+        for attrs, limit in points(metrics["hw.gpu.memory.limit"]):
+            assert str(attrs["hw.id"]).startswith(("GPU-", "MIG-")) and limit > 2**30
+        if "hw.temperature" in metrics:
+            assert all(5 < v < 120 for _, v in points(metrics["hw.temperature"]))
+        if "hw.power" in metrics:
+            assert all(1 < v < 2000 for _, v in points(metrics["hw.power"]))
+        per_sweep = sum(nvml.calls[k] for k in nvml.calls if k.startswith("nvmlDeviceGet"))
+        started = time.perf_counter()
+        collect(reader)
+        elapsed = time.perf_counter() - started
+        assert collector.cache.sweeps == 2
+        print(
+            f"\nGPUs: {collector.gpus}; one collection: {elapsed * 1000:.2f} ms; NVML calls so far: {dict(nvml.calls)}"
+        )
+        print(f"points: { {name: points(m) for name, m in metrics.items()} }")
+        assert per_sweep > 0
     finally:
         if collector is not None:
             collector.close()
