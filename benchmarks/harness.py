@@ -78,7 +78,7 @@ def fmt_value(seconds: float, unit: str) -> str:
         return f"{seconds * 1e3:,.1f}"
     if unit == "s":
         return f"{seconds:,.3f}"
-    return f"{seconds:,.0f}"
+    return f"{seconds:,.2f}"  # sizes: already in their unit (MB, kB)
 
 
 @dataclass

@@ -1,0 +1,85 @@
+"""The benchmark suite's quick mode runs and prints a complete table (so it cannot rot).
+
+No timing thresholds here: CI machines are noisy. The assertions are on the
+shape of the output: every row present, every figure a positive finite number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+IMPLEMENTATIONS = [
+    "llmtel.llm_call",
+    "raw SDK, span + metrics",
+    "raw SDK, metrics only",
+    "prometheus_client, labels()",
+    "prometheus_client, pre-bound",
+]
+RECORD_GROUPS = ["record: non-streaming", "record: stream 8 chunks", "record: stream 128 chunks", "per streamed chunk"]
+SCRAPE_CASES = [
+    "llmtel bridge, OpenMetrics + exemplars",
+    "llmtel bridge, text 0.0.4",
+    "llmtel endpoint, HTTP OpenMetrics gzip",
+    "stock OTel exporter, text 0.0.4",
+    "prometheus_client Histogram, text 0.0.4",
+]
+MEMORY_CASES = [
+    "SDK histogram + exemplars, llmtel bridge, before scrape",
+    "SDK histogram + exemplars, llmtel bridge, after a scrape",
+    "SDK histogram, stock OTel exporter, after a scrape",
+    "llmtel.llm_call, distinct models (all its series)",
+    "prometheus_client Histogram children",
+]
+
+
+def test_quick_mode_prints_every_row(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("LLMTEL_RAISE_INTERNAL_ERRORS", None)  # the suite runs as an application would
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--json", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    keys = {(r["group"], r["name"]) for r in rows}
+
+    expected = {(g, name) for g in RECORD_GROUPS for name in IMPLEMENTATIONS}
+    expected |= {(g, name) for g in ("scrape: 200 series", "scrape size: 200 series") for name in SCRAPE_CASES}
+    expected |= {("memory per 1k series", name) for name in MEMORY_CASES}
+    assert expected <= keys, f"missing rows: {sorted(expected - keys)}"
+
+    for row in rows:
+        for field in ("median", "low", "high"):
+            value = row[field]
+            assert isinstance(value, float | int) and math.isfinite(value) and value > 0, (row, field)
+        assert row["low"] <= row["median"] <= row["high"], row
+        if row["ratio"] is not None:
+            assert math.isfinite(row["ratio"]) and row["ratio"] > 0, row
+    # Timings are per call in seconds: anything outside 10 ns .. 60 s is a harness bug, not noise.
+    for row in rows:
+        if row["unit"] in ("µs", "ms"):
+            assert 1e-8 < row["median"] < 60, row
+    # Every baseline row has ratio 1 and every timed row a ratio.
+    for row in rows:
+        if row["group"].startswith(("record:", "scrape:", "per streamed chunk")):
+            assert row["ratio"] is not None, row
+        if row["name"] in ("raw SDK, span + metrics", "stock OTel exporter, text 0.0.4"):
+            assert row["ratio"] == 1.0, row
+
+    # The printed table has one line per row.
+    table_lines = [line for line in proc.stdout.splitlines() if line.startswith("| ") and " | " in line]
+    assert len(table_lines) == len(rows) + 1  # + header
+    for group, name in expected:
+        assert any(f"| {group} | {name} |" in line for line in table_lines), (group, name)
