@@ -207,6 +207,9 @@ def test_env_only_app_pushes_otlp_and_serves_prometheus(receiver: OtlpReceiver, 
         assert app.facts["metrics_url"] == f"http://127.0.0.1:{port}/metrics"
         span_ids = _assert_pushed_and_linked(receiver, app.facts)
         _check_scrape(app.facts["metrics_url"], span_ids)
+    # The distro's default OTEL_PYTHON_DISABLED_INSTRUMENTATIONS keeps system_metrics (same names as
+    # llmtel's process metrics) out.
+    assert {p.scope for p in receiver.metric_points()} == {"llmtel"}
     assert app.returncode == 0, app.stderr
     assert not _noise(app.stderr), app.stderr
 
