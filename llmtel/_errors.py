@@ -58,13 +58,16 @@ def report(problem: str, exc: BaseException | None = None, detail: str = "") -> 
         if exc is not None:
             logger.warning("llmtel: %s (%s); further occurrences are counted in llmtel.sdk.problems", problem, exc)
         else:
-            logger.warning("llmtel: %s%s; further occurrences are counted in llmtel.sdk.problems",
-                           problem, f" ({detail})" if detail else "")
+            logger.warning(
+                "llmtel: %s%s; further occurrences are counted in llmtel.sdk.problems",
+                problem,
+                f" ({detail})" if detail else "",
+            )
     counter = _problem_counter
     if counter is not None:
         try:
             counter.add(1, {semconv.SELF_PROBLEM: problem})
-        except Exception:  # noqa: BLE001 - self-telemetry must not recurse into errors
+        except Exception:
             pass
 
 
@@ -75,7 +78,7 @@ def export_failed(exporter: str, exc: BaseException | None = None) -> None:
     if counter is not None:
         try:
             counter.add(1, {semconv.EXPORTER_NAME: exporter})
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
 
@@ -97,7 +100,7 @@ def guarded(problem: str) -> Iterator[None]:
     """Run a block whose failure must not reach the host application."""
     try:
         yield
-    except Exception as exc:  # noqa: BLE001 - the single broad except, by design
+    except Exception as exc:
         if _raise_internal():
             raise
         report(problem, exc)
@@ -110,7 +113,7 @@ def guard(problem: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return func(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if _raise_internal():
                     raise
                 report(problem, exc)

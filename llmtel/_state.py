@@ -21,7 +21,7 @@ try:
     from importlib.metadata import version as _version
 
     VERSION = _version("llmtel")
-except Exception:  # noqa: BLE001 - running from a source tree
+except Exception:
     VERSION = "0.0.0"
 
 

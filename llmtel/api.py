@@ -108,7 +108,7 @@ class _Operation:
             token, self._token = self._token, None
             try:
                 otel_context.detach(token)  # type: ignore[arg-type]
-            except Exception as detach_error:  # noqa: BLE001 - exited in another context (async task)
+            except Exception as detach_error:
                 _errors.report("context detach", detach_error)
 
     def set_error(self, error_type: str) -> None:
@@ -208,8 +208,9 @@ class LLMCall(_Operation):
         if self._handles.enabled:
             with _errors.guarded("record active requests"):
                 self._active_attrs = {
-                    k: v for k, v in self._attrs.items() if k in (semconv.OPERATION_NAME, semconv.PROVIDER_NAME,
-                                                                  semconv.REQUEST_MODEL)
+                    k: v
+                    for k, v in self._attrs.items()
+                    if k in (semconv.OPERATION_NAME, semconv.PROVIDER_NAME, semconv.REQUEST_MODEL)
                 }
                 self._handles.instruments.active.add(1, self._active_attrs)
 
@@ -237,7 +238,7 @@ class LLMCall(_Operation):
         """Yield ``stream``'s chunks unchanged, timing each one (sync or async)."""
         if hasattr(stream, "__aiter__"):
             return self._wrap_async(stream)  # type: ignore[arg-type]
-        return self._wrap_sync(stream)  # type: ignore[arg-type]
+        return self._wrap_sync(stream)
 
     def _wrap_sync(self, stream: Iterable[T]) -> Iterator[T]:
         mark = self.mark_chunk
@@ -524,8 +525,11 @@ class Retrieval(_Decoratable):
         Gives hit@k (was any relevant document within ``top_k``) and the
         reciprocal rank of the first relevant one (MRR over queries).
         """
-        ranks = [int(r) for r in relevant_ranks if isinstance(r, int | float) and not isinstance(r, bool)
-                 and math.isfinite(r) and r >= 1]
+        ranks = [
+            int(r)
+            for r in relevant_ranks
+            if isinstance(r, int | float) and not isinstance(r, bool) and math.isfinite(r) and r >= 1
+        ]
         if len(ranks) != len(list(relevant_ranks)):
             _errors.report("invalid relevance rank")
         self._relevant_ranks = sorted(ranks)

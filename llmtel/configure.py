@@ -18,18 +18,18 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import MeterProvider as SDKMeterProvider
 from opentelemetry.sdk.metrics import (
     AlwaysOffExemplarFilter,
     AlwaysOnExemplarFilter,
+    ExemplarFilter,
     TraceBasedExemplarFilter,
 )
+from opentelemetry.sdk.metrics import MeterProvider as SDKMeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace import SpanProcessor, sampling
 from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
-from opentelemetry.sdk.trace import sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from llmtel import _errors, _state, _values, semconv
@@ -46,7 +46,7 @@ __all__ = ["Telemetry", "configure", "current", "force_flush", "get_meter", "shu
 
 _BRIDGE_NAMES = ("llmtel_prometheus", "prometheus")
 _SDK_DEFAULT_CARDINALITY = 2000
-_EXEMPLAR_FILTERS = {
+_EXEMPLAR_FILTERS: dict[str, type[ExemplarFilter]] = {
     "trace_based": TraceBasedExemplarFilter,
     "always_on": AlwaysOnExemplarFilter,
     "always_off": AlwaysOffExemplarFilter,
@@ -104,12 +104,14 @@ def _global_set(module: Any, attr: str) -> bool:
 
 
 def _sampler(name: str, arg: float | None) -> sampling.Sampler:
-    known = sampling._KNOWN_SAMPLERS.get(name)  # noqa: SLF001 - the SDK's own name table
+    known = sampling._KNOWN_SAMPLERS.get(name)
     if known is None:
         raise ConfigurationError(f"traces_sampler {name!r} is unknown; use one of {sorted(sampling._KNOWN_SAMPLERS)}")
     if isinstance(known, type):
-        return known(1.0 if arg is None else arg)  # type: ignore[call-arg,no-any-return]
-    return known  # type: ignore[no-any-return]
+        ratio_sampler: sampling.Sampler = known(1.0 if arg is None else arg)
+        return ratio_sampler
+    assert isinstance(known, sampling.Sampler)
+    return known
 
 
 def _entry_point(group: str, name: str) -> Any:
@@ -122,7 +124,9 @@ def _entry_point(group: str, name: str) -> Any:
 
 def _otlp_protocol(signal: str) -> str:
     return (
-        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc"
+        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "grpc"
     ).strip()
 
 
@@ -223,15 +227,15 @@ def _views(opts: dict[str, Any]) -> list[View]:
     for name in [*buckets, *limits]:
         if name not in known:
             raise ConfigurationError(f"{name!r} is not an llmtel instrument (see docs/metrics.md)")
-    for name, bounds in buckets.items():
+    for name, given in buckets.items():
         if known[name].kind is not semconv.Kind.HISTOGRAM:
             raise ConfigurationError(f"bucket_boundaries: {name!r} is not a histogram")
-        if list(bounds) != sorted(set(bounds)):
+        if list(given) != sorted(set(given)):
             raise ConfigurationError(f"bucket_boundaries: {name!r} boundaries must be strictly increasing")
     views: list[View] = list(opts["views"] or ())
     for spec in semconv.INSTRUMENTS:
         limit = limits.get(spec.name, default_limit)
-        bounds = buckets.get(spec.name)
+        bounds: Sequence[float] | None = buckets.get(spec.name)
         if bounds is None and limit == _SDK_DEFAULT_CARDINALITY:
             continue
         views.append(
@@ -271,6 +275,13 @@ def configure(
     shutdown_timeout: float | None = None,
     gpu_metrics: bool | None = None,
     process_metrics: bool | None = None,
+    prometheus_path: str | None = None,
+    prometheus_basic_auth: str | None = None,
+    prometheus_tls_cert: str | None = None,
+    prometheus_tls_key: str | None = None,
+    prometheus_resource_labels: Sequence[str] | None = None,
+    prometheus_serve_default_registry: bool | None = None,
+    prometheus_workers: int | None = None,
     meter_provider: metrics.MeterProvider | None = None,
     tracer_provider: trace.TracerProvider | None = None,
     disabled: bool | None = None,
@@ -339,7 +350,9 @@ def _build(opts: dict[str, Any], *, from_auto: bool) -> Telemetry:
         _build_traces(telemetry, opts, resource, sampler, timeout)
         if telemetry.bridge is not None or telemetry.trace_store is not None:
             telemetry.endpoint = Endpoint.from_options(
-                opts, registry=telemetry.bridge.registry if telemetry.bridge else None, trace_store=telemetry.trace_store
+                opts,
+                registry=telemetry.bridge.registry if telemetry.bridge else None,
+                trace_store=telemetry.trace_store,
             )
         if opts["propagators"]:
             _set_propagators(opts["propagators"])
@@ -349,7 +362,10 @@ def _build(opts: dict[str, Any], *, from_auto: bool) -> Telemetry:
 
     assert telemetry.meter_provider is not None and telemetry.tracer_provider is not None
     handles = _state.build(
-        telemetry.meter_provider, telemetry.tracer_provider, prices=prices, capture_content=bool(opts["capture_content"])
+        telemetry.meter_provider,
+        telemetry.tracer_provider,
+        prices=prices,
+        capture_content=bool(opts["capture_content"]),
     )
     _state.install(handles)
     _errors.bind(handles.instruments.meter)
@@ -371,7 +387,7 @@ def _build_metrics(
     if app_provider is not None:
         # The SDK cannot add readers to a built MeterProvider: record into the app's pipeline.
         telemetry.meter_provider = app_provider
-        app_readers = getattr(app_provider, "_metric_readers", ())  # noqa: SLF001 - read-only peek
+        app_readers = getattr(app_provider, "_metric_readers", ())
         telemetry.bridge = next((r for r in app_readers if isinstance(r, PrometheusBridgeReader)), None)
         explicit = opts["metrics_exporter"] != ("llmtel_prometheus",) or opts["metric_readers"] or views
         if explicit:
@@ -392,7 +408,7 @@ def _build_metrics(
     )
     _owned_ids.add(id(provider))
     telemetry.meter_provider, telemetry.owns_meter_provider = provider, True
-    if not _global_set(metrics._internal, "_METER_PROVIDER_SET_ONCE"):  # noqa: SLF001
+    if not _global_set(metrics._internal, "_METER_PROVIDER_SET_ONCE"):
         metrics.set_meter_provider(provider)
 
 
@@ -417,7 +433,7 @@ def _build_traces(
         if not _global_set(trace, "_TRACER_PROVIDER_SET_ONCE"):
             trace.set_tracer_provider(provider)
     for processor in processors:
-        provider.add_span_processor(processor)  # type: ignore[attr-defined]
+        provider.add_span_processor(processor)
     telemetry.tracer_provider = provider
 
 

@@ -85,8 +85,11 @@ def _turn(rng: random.Random, stats: Stats, speed: float) -> None:
                 for _ in call.wrap_stream(_stream(ttft, gap, chunks, speed)):
                     pass
                 input_tokens = rng.randint(200, 2000)
-                call.set_usage(input_tokens=input_tokens, output_tokens=chunks,
-                               cache_read_input_tokens=rng.choice([0, 0, input_tokens // 2]))
+                call.set_usage(
+                    input_tokens=input_tokens,
+                    output_tokens=chunks,
+                    cache_read_input_tokens=rng.choice([0, 0, input_tokens // 2]),
+                )
                 call.set_response_model(model)
                 call.set_finish_reasons(["stop"])
             with stats.lock:
@@ -137,16 +140,20 @@ def run(args: argparse.Namespace) -> int:
         return 2
     base = telemetry.endpoint_url
     print(f"llmtel demo: simulated LLM workload ({args.workers} workers)", flush=True)
-    print(f"  metrics:  {telemetry.metrics_url}  (OpenMetrics with exemplars: "
-          f"curl -H 'Accept: application/openmetrics-text' {telemetry.metrics_url})", flush=True)
+    print(
+        f"  metrics:  {telemetry.metrics_url}  (OpenMetrics with exemplars: "
+        f"curl -H 'Accept: application/openmetrics-text' {telemetry.metrics_url})",
+        flush=True,
+    )
     print(f"  health:   {base}/health", flush=True)
     print(f"  traces:   {base}/traces  and  {base}/traces/<trace_id>", flush=True)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     stats = Stats()
-    threads = [threading.Thread(target=_worker, args=(n, stop, stats, args.speed), daemon=True)
-               for n in range(args.workers)]
+    threads = [
+        threading.Thread(target=_worker, args=(n, stop, stats, args.speed), daemon=True) for n in range(args.workers)
+    ]
     threads.append(threading.Thread(target=_breaker, args=(stop,), daemon=True))
     for thread in threads:
         thread.start()
@@ -156,8 +163,10 @@ def run(args: argparse.Namespace) -> int:
             elapsed = time.monotonic() - started
             if not args.quiet:
                 with stats.lock:
-                    line = (f"\r  {elapsed:6.0f}s  calls {stats.calls}  errors {stats.errors}  tokens {stats.tokens}"
-                            f"  last trace {base}/traces/{stats.last_trace_id}")
+                    line = (
+                        f"\r  {elapsed:6.0f}s  calls {stats.calls}  errors {stats.errors}  tokens {stats.tokens}"
+                        f"  last trace {base}/traces/{stats.last_trace_id}"
+                    )
                 print(line, end="", flush=True)
             if args.duration is not None and elapsed >= args.duration:
                 break

@@ -11,7 +11,7 @@ from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_full_n
 
 from llmtel.semconv import InstrumentSpec, Kind, emitted_name
 
-__all__ = ["prometheus_name", "prometheus_series", "prometheus_label"]
+__all__ = ["prometheus_label", "prometheus_name", "prometheus_series"]
 
 
 def prometheus_label(attribute_key: str) -> str:

@@ -117,8 +117,9 @@ def set_circuit_breaker_state(name: Any, state: str) -> None:
 
 def rate_limit_wait(seconds: Any, *, provider: Any = None, model: Any = None) -> None:
     """Record time spent waiting on a provider's rate limit."""
-    record_duration("llmtel.rate_limit.wait", seconds, **{semconv.PROVIDER_NAME: provider,
-                                                          semconv.REQUEST_MODEL: model})
+    record_duration(
+        "llmtel.rate_limit.wait", seconds, **{semconv.PROVIDER_NAME: provider, semconv.REQUEST_MODEL: model}
+    )
 
 
 def cache_lookup(cache: Any, hit: bool) -> None:

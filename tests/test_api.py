@@ -179,8 +179,11 @@ def test_server_role_records_server_metrics_only(llmtel_capture: Capture) -> Non
         call.set_usage(input_tokens=10, output_tokens=5)
     ttft_point = llmtel_capture.point("gen_ai.server.time_to_first_token")
     names = llmtel_capture.metric_names()
-    assert {"gen_ai.server.request.duration", "gen_ai.server.time_to_first_token",
-            "gen_ai.server.time_per_output_token"} <= names
+    assert {
+        "gen_ai.server.request.duration",
+        "gen_ai.server.time_to_first_token",
+        "gen_ai.server.time_per_output_token",
+    } <= names
     assert not {DURATION, TTFC, TPOC} & names
     (span,) = llmtel_capture.spans()
     assert ttft_point.exemplars[0].trace_id == span.get_span_context().trace_id

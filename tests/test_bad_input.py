@@ -77,23 +77,28 @@ def test_unencodable_labels_never_break_a_scrape() -> None:
     for model in ("ok", "lone\udfffsurrogate", "nul\x00", 'quote"and\\backslash\nnewline', b"\xff\xfe"):
         with llmtel.llm_call(provider="p", model=model) as call:
             call.set_usage(input_tokens=1, output_tokens=1)
+    bodies = {}
     for accept in ("application/openmetrics-text; version=1.0.0", "text/plain"):
         for _ in range(2):  # every later scrape too
             request = urllib.request.Request(telemetry.metrics_url, headers={"Accept": accept})
-            body = urllib.request.urlopen(request, timeout=5).read().decode("utf-8")
-            assert "gen_ai_client_operation_duration_seconds" in body
-    families = {f.name: f for f in text_string_to_metric_families(body if body.endswith("# EOF\n") else
-                urllib.request.urlopen(urllib.request.Request(
-                    telemetry.metrics_url, headers={"Accept": "application/openmetrics-text"})).read().decode())}
-    models = {s.labels.get("gen_ai_request_model") for s in families["gen_ai_client_operation_duration_seconds"].samples}
+            bodies[accept] = urllib.request.urlopen(request, timeout=5).read().decode("utf-8")
+            assert "gen_ai_client_operation_duration_seconds" in bodies[accept]
+    openmetrics = bodies["application/openmetrics-text; version=1.0.0"]
+    families = {f.name: f for f in text_string_to_metric_families(openmetrics)}
+    samples = families["gen_ai_client_operation_duration_seconds"].samples
+    models = {s.labels.get("gen_ai_request_model") for s in samples}
     assert {"ok", "lone?surrogate", "nul", 'quote"and\\backslash\nnewline', "\ufffd\ufffd"} <= models
 
 
 def test_label_explosion_stays_capped_and_bounded() -> None:
     reader = InMemoryMetricReader()
     llmtel.configure(
-        metrics_exporter="none", metric_readers=[reader], prometheus_port=0, traces_sampler="always_off",
-        process_metrics=False, gpu_metrics=False,
+        metrics_exporter="none",
+        metric_readers=[reader],
+        prometheus_port=0,
+        traces_sampler="always_off",
+        process_metrics=False,
+        gpu_metrics=False,
     )
 
     def burst(start: int, count: int) -> None:
@@ -121,8 +126,12 @@ def test_label_explosion_stays_capped_and_bounded() -> None:
 def test_cardinality_limit_per_instrument() -> None:
     reader = InMemoryMetricReader()
     llmtel.configure(
-        metrics_exporter="none", metric_readers=[reader], prometheus_port=0,
-        cardinality_limits={DURATION: 10}, process_metrics=False, gpu_metrics=False,
+        metrics_exporter="none",
+        metric_readers=[reader],
+        prometheus_port=0,
+        cardinality_limits={DURATION: 10},
+        process_metrics=False,
+        gpu_metrics=False,
     )
     for i in range(50):
         with llmtel.llm_call(provider="p", model=f"m{i}"):

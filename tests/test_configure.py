@@ -84,7 +84,7 @@ def test_embedded_endpoint_serves_metrics_health_and_traces() -> None:
             pass
     status, content_type, body = _get(telemetry.metrics_url, "application/openmetrics-text; version=1.0.0")
     assert status == 200 and content_type.startswith("application/openmetrics-text")
-    assert 'gen_ai_client_operation_time_to_first_chunk_seconds_bucket{' in body
+    assert "gen_ai_client_operation_time_to_first_chunk_seconds_bucket{" in body
     assert 'service_name="chat-api"' in body  # target_info
     status, content_type, body = _get(telemetry.metrics_url)
     assert status == 200 and content_type.startswith("text/plain")
@@ -93,7 +93,9 @@ def test_embedded_endpoint_serves_metrics_health_and_traces() -> None:
     status, _, body = _get(f"{telemetry.endpoint_url}/traces/{trace_id}")
     assert status == 200
     (span,) = json.loads(body)["spans"]
-    assert span["name"] == "chat gpt-4o-mini" and span["span_id"] == format(call.span.get_span_context().span_id, "016x")
+    assert span["name"] == "chat gpt-4o-mini" and span["span_id"] == format(
+        call.span.get_span_context().span_id, "016x"
+    )
     assert _get(f"{telemetry.endpoint_url}/traces/{'0' * 31}1")[0] == 404
 
 
@@ -135,8 +137,12 @@ def test_bucket_boundaries_and_views_override() -> None:
         call.mark_chunk()
     with llmtel.queued("q"):
         pass
-    points = {m.name: m.data.data_points[0] for rm in reader.get_metrics_data().resource_metrics
-              for sm in rm.scope_metrics for m in sm.metrics}
+    points = {
+        m.name: m.data.data_points[0]
+        for rm in reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+    }
     assert list(points["gen_ai.client.operation.time_to_first_chunk"].explicit_bounds) == [0.1, 0.35, 1.0]
     assert list(points["llmtel.queue.wait"].explicit_bounds) == [1.0]
     # others keep the conventions' advisory buckets
@@ -178,7 +184,10 @@ def test_price_table_from_file(tmp_path) -> None:
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**__import__("os").environ, "LLMTEL_RAISE_INTERNAL_ERRORS": "1"},
     )
 

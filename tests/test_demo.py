@@ -24,7 +24,9 @@ def test_demo_serves_metrics_with_exemplars_that_resolve_to_traces() -> None:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "llmtel", "demo", "--port", str(port), "--duration", "30", "--speed", "4"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -37,15 +39,23 @@ def test_demo_serves_metrics_with_exemplars_that_resolve_to_traces() -> None:
                 body = urllib.request.urlopen(request, timeout=5).read().decode()
             except OSError:
                 continue
-            if re.search(r'gen_ai_client_operation_time_to_first_chunk_seconds_bucket\{[^}]*\} \d+(\.\d+)? # \{', body):
+            if re.search(r"gen_ai_client_operation_time_to_first_chunk_seconds_bucket\{[^}]*\} \d+(\.\d+)? # \{", body):
                 break
         families = {f.name: f for f in text_string_to_metric_families(body)}
-        for name in ("gen_ai_client_operation_duration_seconds", "gen_ai_client_token_usage",
-                     "llmtel_tool_duration_seconds", "llmtel_retrieval_duration_seconds", "llmtel_agent_duration_seconds",
-                     "llmtel_gen_ai_client_cost_USD"):
+        for name in (
+            "gen_ai_client_operation_duration_seconds",
+            "gen_ai_client_token_usage",
+            "llmtel_tool_duration_seconds",
+            "llmtel_retrieval_duration_seconds",
+            "llmtel_agent_duration_seconds",
+            "llmtel_gen_ai_client_cost_USD",
+        ):
             assert name in families, name
-        exemplars = [s.exemplar for s in families["gen_ai_client_operation_time_to_first_chunk_seconds"].samples
-                     if s.exemplar is not None]
+        exemplars = [
+            s.exemplar
+            for s in families["gen_ai_client_operation_time_to_first_chunk_seconds"].samples
+            if s.exemplar is not None
+        ]
         assert exemplars, "no TTFC exemplar in the scrape"
         trace_id = exemplars[0].labels["trace_id"]
         assert re.fullmatch(r"[0-9a-f]{32}", trace_id)
