@@ -178,8 +178,13 @@ def _discover_migs(nvml: Any, gpu: _Target) -> list[_Target]:
     if current_mode != nvml.NVML_DEVICE_MIG_ENABLE:
         return []
     gpu_id = gpu.gpu_attrs[hw.HW_ID]
+    try:
+        slots = nvml.nvmlDeviceGetMaxMigDeviceCount(gpu.handle)
+    except nvml.NVMLError as exc:  # report the GPU without its instances
+        _errors.report(_READ_FAILED, exc)
+        return []
     migs = []
-    for slot in range(nvml.nvmlDeviceGetMaxMigDeviceCount(gpu.handle)):
+    for slot in range(slots):
         try:
             handle = nvml.nvmlDeviceGetMigDeviceHandleByIndex(gpu.handle, slot)
         except nvml.NVMLError:  # NOT_FOUND: an empty slot
@@ -204,7 +209,6 @@ class GpuCollector:
     def __init__(self, meter: metrics.Meter, nvml: Any, gpus: list[_Target]) -> None:
         self._nvml = nvml
         self._gpus = gpus
-        self._pid = os.getpid()
         self._closed = False
         self._permanent = {getattr(nvml, code) for code in _PERMANENT_CODES if hasattr(nvml, code)}
         self.cache = SweepCache(self._sweep)
@@ -327,7 +331,7 @@ class GpuCollector:
                 # pynvml gives None when the driver cannot tell (e.g. WDDM); a process can be
                 # listed as compute and graphics with the same memory, hence max().
                 memory = getattr(process, "usedGpuMemory", None)
-                if process.pid == self._pid and memory is not None:
+                if process.pid == os.getpid() and memory is not None:  # read now: fork-safe
                     used = memory if used is None else max(used, memory)
         # Absent from the list (or listed under another PID namespace, as in containers):
         # omitted rather than reported as 0.

@@ -90,9 +90,6 @@ class ProcessCollector:
     """Observable process/runtime instruments fed by one psutil read per collection."""
 
     def __init__(self, meter: metrics.Meter, process: Any) -> None:
-        import psutil
-
-        self._psutil = psutil
         self._process = process
         self._closed = False
         self._cpython = sys.implementation.name == "cpython" and hasattr(gc, "get_stats")
@@ -173,6 +170,11 @@ class ProcessCollector:
         return out
 
     def _sweep_process(self, out: defaultdict[str, list[Observation]]) -> None:
+        if self._process.pid != os.getpid():  # forked after configure() (e.g. gunicorn --preload)
+            import psutil
+
+            self._process = psutil.Process()
+            self._last_cpu = None
         process = self._process
         with process.oneshot():  # one /proc read for everything below
             sample = self._cpu_sample()

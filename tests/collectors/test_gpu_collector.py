@@ -404,3 +404,10 @@ def test_installed_again_on_the_same_meter_takes_over_the_instruments() -> None:
     first.close()  # a late close of the old collector does not unhook the new one
     assert [a["hw.id"] for a, _ in points(collect(reader)["hw.power"])] == [UUID1]
     second.close()
+
+
+def test_own_gpu_memory_follows_the_current_pid_after_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    collector, reader = install(FakeNvml([gpu0()]))
+    assert collector is not None
+    monkeypatch.setattr(gpu_collector.os, "getpid", lambda: PID + 1)  # as in a child forked after install
+    assert points(collect(reader)[PROCESS_GPU_MEMORY_USAGE]) == [({"hw.id": UUID0, "hw.name": "gpu0"}, 7)]

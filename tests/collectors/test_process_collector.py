@@ -243,3 +243,25 @@ def test_installed_again_on_the_same_meter_reports_again() -> None:
         assert points(collect(reader)["process.memory.usage"])[0][1] > 0
     finally:
         second.close()
+
+
+def test_forked_child_reports_itself_not_its_parent() -> None:
+    """configure() before fork (gunicorn --preload): the child's collector must read the child."""
+    mp, reader = provider()
+    collector = process_collector.install(mp.get_meter("llmtel"))
+    assert collector is not None
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report what the collector says its uptime is, then leave at once
+        try:
+            uptime = points(collect(reader)["process.uptime"])[0][1]
+            os.write(write, repr(uptime).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child_uptime = float(os.read(read, 100).decode())
+    os.close(read)
+    parent_uptime = points(collect(reader)["process.uptime"])[0][1]
+    collector.close()
+    assert child_uptime < parent_uptime - 0.05
