@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,25 +13,10 @@ from typing import Any
 import pytest
 import yaml
 from opentelemetry.semconv._incubating.metrics import hw_metrics
+from promql_scan import metric_names
 
 from llmtel import dashboards, naming, semconv
 from llmtel.semconv import InstrumentSpec, Kind
-
-_KEYWORDS = {"and", "or", "unless", "offset", "bool", "inf", "nan"}
-
-
-def metric_names(expr: str) -> set[str]:
-    """Metric names a PromQL expression selects (a small scanner, independent of the generator)."""
-    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # string literals
-    text = re.sub(r"\{[^}]*\}", " ", text)  # label matchers
-    text = re.sub(r"\[[^\]]*\]", " ", text)  # range / subquery windows
-    text = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
-    names = set()
-    for m in re.finditer(r"(?<![\w.:$])([A-Za-z_:][\w:]*)(\s*\()?", text):
-        if m.group(2) or m.group(1).lower() in _KEYWORDS:
-            continue  # a function call or an operator keyword
-        names.add(m.group(1))
-    return names
 
 
 def allowed_names(latest: bool = False) -> set[str]:
