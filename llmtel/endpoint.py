@@ -311,7 +311,7 @@ class Endpoint:
         self._server = None
         bridge = self._settings["bridge"]
         if isinstance(bridge, PrometheusBridgeReader):
-            bridge._after_fork_in_child()
+            bridge._after_fork_in_child(forget_inherited=self._workers > 1)
         if self._workers > 1:
             try:
                 self._bind()

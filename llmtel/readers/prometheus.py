@@ -282,9 +282,31 @@ class PrometheusBridgeReader(MetricReader):
         """Labels added to every series."""
         return dict(self._constant)
 
-    def _after_fork_in_child(self) -> None:
+    def _after_fork_in_child(self, *, forget_inherited: bool = False) -> None:
+        """Make a forked child's bridge usable; with ``forget_inherited``, start its series from zero.
+
+        A worker forked after configure() inherits a copy of every series the
+        parent recorded; served by each worker, the parent's counts would appear
+        once per worker. The SDK has no public reset, so this clears this reader's
+        aggregations in the SDK storage (private; the SDK is pinned to 1.45.x and
+        tests/bridge/test_multiprocess.py checks it).
+        """
         # A scrape thread may have held the lock at fork time; it does not exist in the child.
         self._lock = threading.Lock()
+        self._series = {}
+        if not forget_inherited:
+            return
+        consumer = getattr(self._collect, "__self__", None)
+        storage = getattr(consumer, "_reader_storages", {}).get(self)
+        matches = getattr(storage, "_instrument_view_instrument_matches", None)
+        if not isinstance(matches, dict):
+            _errors.report("prometheus: cannot reset inherited series after fork", detail="SDK internals changed")
+            return
+        storage._lock = threading.RLock()  # type: ignore[union-attr]
+        for instrument_matches in matches.values():
+            for match in instrument_matches:
+                match._lock = threading.Lock()
+                match._attributes_aggregation.clear()
 
     # -- MetricReader ---------------------------------------------------------------
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
