@@ -292,3 +292,29 @@ def test_collector_outage_is_logged_once_and_counted(
         for p in m.data.data_points
     ]
     assert sum(failures) >= 2
+
+
+@pytest.mark.realserver
+def test_exponential_histograms_on_request(receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    _point_to(monkeypatch, receiver, "grpc")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION", "base2_exponential_bucket_histogram")
+    llmtel.configure(metrics_exporter="otlp", traces_exporter="otlp")
+    _streamed_call("gpt-expo")
+    assert llmtel.force_flush(10)
+    [point] = receiver.metric_points(TTFC.name)
+    assert point.metric.WhichOneof("data") == "exponential_histogram"
+    assert point.point.count == 1
+    _assert_exemplar_links_to_span(receiver, "gpt-expo")
+
+
+@pytest.mark.realserver
+def test_exemplar_filter_always_off_from_environment(receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    _point_to(monkeypatch, receiver, "http/protobuf")
+    monkeypatch.setenv("OTEL_METRICS_EXEMPLAR_FILTER", "always_off")
+    llmtel.configure(metrics_exporter="otlp", traces_exporter="otlp")
+    _streamed_call("gpt-noexemplar")
+    assert llmtel.force_flush(10)
+    [point] = receiver.metric_points(TTFC.name)
+    assert point.point.count == 1
+    assert list(point.point.exemplars) == []
+    assert receiver.spans("chat gpt-noexemplar")  # the span itself is still exported
