@@ -195,3 +195,14 @@ def test_prom_names_match_llmtel_naming_for_the_bridge() -> None:
         assert names.series(spec) == naming.prometheus_series(spec, latest=False)
     with pytest.raises(ValueError, match="unknown naming"):
         dashboards.PromNames("graphite")
+
+
+def test_docs_list_every_name_that_differs_through_a_collector() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "dashboards.md").read_text(encoding="utf-8")
+    bridge, collector = dashboards.PromNames("prometheus", False), dashboards.PromNames("otlp-collector", False)
+    differing = [
+        (bridge.base(s), collector.base(s)) for s in semconv.INSTRUMENTS if bridge.base(s) != collector.base(s)
+    ]
+    assert differing
+    for ours, theirs in differing:
+        assert f"| `{ours}` | `{theirs}` |" in doc, (ours, theirs)
