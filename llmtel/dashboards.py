@@ -727,7 +727,7 @@ def _variables(q: Query, trace_datasource_type: str) -> list[dict[str, Any]]:
     ]
 
 
-def _trace_link_override() -> dict[str, Any]:
+def _trace_link_override(trace_datasource_type: str) -> dict[str, Any]:
     """Link the ``trace_id`` exemplar label to the trace data source chosen in ``$trace_datasource``."""
     return {
         "matcher": {"id": "byName", "options": "trace_id"},
@@ -741,7 +741,10 @@ def _trace_link_override() -> dict[str, Any]:
                         "internal": {
                             "datasourceUid": "${trace_datasource}",
                             "datasourceName": "${trace_datasource}",
-                            "query": {"query": "${__value.raw}", "queryType": "traceql"},
+                            # Tempo looks a trace id up as a TraceQL query; Jaeger takes the bare id.
+                            "query": {"query": "${__value.raw}", "queryType": "traceql"}
+                            if trace_datasource_type == "tempo"
+                            else {"query": "${__value.raw}"},
                         },
                     }
                 ],
@@ -750,7 +753,7 @@ def _trace_link_override() -> dict[str, Any]:
     }
 
 
-def _panel_json(panel: Panel, pid: int, x: int, y: int) -> dict[str, Any]:
+def _panel_json(panel: Panel, pid: int, x: int, y: int, trace_datasource_type: str) -> dict[str, Any]:
     targets = []
     for i, t in enumerate(panel.targets):
         target: dict[str, Any] = {
@@ -772,7 +775,7 @@ def _panel_json(panel: Panel, pid: int, x: int, y: int) -> dict[str, Any]:
         "gridPos": {"h": 8, "w": 8, "x": x, "y": y},
         "fieldConfig": {
             "defaults": {"unit": panel.unit, "custom": {"drawStyle": "line", "fillOpacity": 10, "showPoints": "never"}},
-            "overrides": [_trace_link_override()] if panel.exemplars else [],
+            "overrides": [_trace_link_override(trace_datasource_type)] if panel.exemplars else [],
         },
         "options": {
             "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
@@ -806,7 +809,7 @@ def build_dashboard(
         )
         pid, y = pid + 1, y + 1
         for i, p in enumerate(members):
-            out.append(_panel_json(p, pid, (i % 3) * 8, y + (i // 3) * 8))
+            out.append(_panel_json(p, pid, (i % 3) * 8, y + (i // 3) * 8, trace_datasource_type))
             pid += 1
         y += ((len(members) + 2) // 3) * 8
     suffix = "" if naming == "prometheus" else f" ({naming})"
