@@ -236,6 +236,7 @@ def test_recording_rules_evaluate_and_yield_series(prom: Prom) -> None:
             continue
         assert prom.query(r["name"]), f"recording rule {r['name']} yields nothing; expr {r['query']}"
         produced += 1
+    print(f"recording rules with data: {produced} of {len(records)}; inputs not emitted: {len(missing_input)}")
     assert produced >= 40, (produced, missing_input)
     # The SLO ratios exist for the demo's job.
     for r in records:
