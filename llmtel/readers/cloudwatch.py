@@ -554,10 +554,7 @@ class CloudWatchMetricExporter(MetricExporter):
                 continue
             events.append({"timestamp": point.timestamp_ms, "message": message})
         events.sort(key=lambda e: int(e["timestamp"]))  # PutLogEvents wants chronological order
-        ok = True
-        for batch in _log_batches(events):
-            ok = self._put_log_batch(batch) and ok
-        return ok
+        return _send_batches(_log_batches(events), self._put_log_batch)
 
     def _put_log_batch(self, batch: list[dict[str, Any]]) -> bool:
         from botocore.exceptions import ClientError
@@ -613,19 +610,50 @@ class CloudWatchMetricExporter(MetricExporter):
         return datum
 
     def _put_metric_data(self, points: list[_Point]) -> bool:
-        batch: list[dict[str, Any]] = []
-        size = 0
-        for point in points:
-            datum = self.metric_datum(point)
-            datum_size = len(json.dumps(datum, default=str))
-            if batch and (len(batch) >= MAX_DATUMS_PER_REQUEST or size + datum_size > MAX_REQUEST_BYTES):
-                self._cloudwatch.put_metric_data(Namespace=self.namespace, MetricData=batch)
-                batch, size = [], 0
-            batch.append(datum)
-            size += datum_size
-        if batch:
+        def send(batch: list[dict[str, Any]]) -> bool:
             self._cloudwatch.put_metric_data(Namespace=self.namespace, MetricData=batch)
-        return True
+            return True
+
+        return _send_batches(_datum_batches(self.metric_datum(p) for p in points), send)
+
+
+def _datum_batches(datums: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Split datums within PutMetricData limits: 1,000 per request, about 1 MB of payload."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for datum in datums:
+        datum_size = len(json.dumps(datum, default=str))
+        if batch and (len(batch) >= MAX_DATUMS_PER_REQUEST or size + datum_size > MAX_REQUEST_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(datum)
+        size += datum_size
+    if batch:
+        yield batch
+
+
+def _send_batches(batches: Iterable[list[dict[str, Any]]], send: Any) -> bool:
+    """Send every batch; a batch the service rejects (4xx) does not stop the others.
+
+    Throttling, server errors and connection errors end this export: the rest would fail the same
+    way, and hammering an unwell endpoint makes it worse. One failure is counted per export.
+    """
+    from botocore.exceptions import ClientError
+
+    ok, failure = True, None
+    for batch in batches:
+        try:
+            ok = send(batch) and ok
+        except ClientError as exc:
+            failure = failure or exc
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500)
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if status >= 500 or status == 429 or "Throttl" in code:
+                break
+    if failure is not None:
+        export_failed(EXPORTER_NAME, failure)
+        return False
+    return ok
 
 
 def _log_batches(events: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

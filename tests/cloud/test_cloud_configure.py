@@ -8,6 +8,7 @@ does not depend on how the working tree happens to be installed.
 from __future__ import annotations
 
 import json
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,13 +16,17 @@ from typing import Any
 
 import boto3
 import pytest
-import tomllib
 from cloud_fakes import AzureTrackServer, OtlpGrpcReceiver, self_signed_cert, service_account_info
 from opentelemetry.sdk.metrics.export import MetricExporter
 
 import llmtel
 from llmtel import semconv
 from llmtel.naming import prometheus_name
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 pytestmark = pytest.mark.realserver
 

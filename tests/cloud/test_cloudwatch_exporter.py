@@ -374,3 +374,35 @@ def test_beside_the_prometheus_bridge(aws: Any) -> None:
     records = _log_records("/llmtel/metrics", "both")
     assert [r[COST] for r in records if _metric_name(r) == COST] == [0.25, 0.5]  # CloudWatch got deltas
     mp.shutdown()
+
+
+def test_a_rejected_batch_does_not_stop_the_others(aws: Any) -> None:
+    from llmtel.readers.cloudwatch import _send_batches
+
+    cw = boto3.client("cloudwatch", region_name="eu-west-1")
+    now = dt.datetime.now(dt.timezone.utc)
+    bad = [{"MetricName": "bad", "Value": float("nan"), "Timestamp": now}]  # moto answers 400, as AWS does
+    good = [{"MetricName": "good", "Value": 7.0, "Timestamp": now, "Dimensions": [{"Name": "k", "Value": "v"}]}]
+
+    def send(batch: list[dict[str, Any]]) -> bool:
+        cw.put_metric_data(Namespace="llmtel", MetricData=batch)
+        return True
+
+    assert _send_batches([bad, good], send) is False
+    assert _stats("good", {"k": "v"})["Sum"] == 7
+    assert _errors.problem_counts()["export failed: cloudwatch"] == 1
+
+
+def test_a_server_error_ends_the_export(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    with FailingHttpServer(503, b"", "application/cbor") as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+        exporter = CloudWatchMetricExporter(mode="metric_data")
+        mp, reader, _ = _setup(exporter)
+        cache = mp.get_meter("llmtel").create_counter(CACHE)
+        for i in range(1500):  # two requests' worth
+            cache.add(1, {semconv.CACHE_NAME: f"c{i}"})
+        reader.force_flush(10_000)
+        assert len(server.requests) == 1  # the second batch was not sent to an unwell endpoint
+        assert _errors.problem_counts()["export failed: cloudwatch"] == 1
+        mp.shutdown()
