@@ -121,7 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         extra = [headers] if headers else []
         if compress and "gzip" in self.headers.get("Accept-Encoding", ""):
-            body = gzip.compress(body, compresslevel=6)
+            body = gzip.compress(body, compresslevel=1)  # ~3x faster than 6 on big scrapes; text still shrinks ~25x
             extra.append(("Content-Encoding", "gzip"))
         self.send_response(status)
         self.send_header("Content-Type", content_type)
