@@ -601,8 +601,10 @@ def _curated(q: Query) -> list[Panel]:
     if specs := _need(_hwm.HW_ENERGY, _gm.GEN_AI_CLIENT_TOKEN_USAGE):
         e, t = specs
         out_tok = f'{tok}="{_ga.GenAiTokenTypeValues.OUTPUT.value}"'
-        joules = f"sum by (job) ({q.rate(n.total(e), e, gpu)})"
-        tokens = f"sum by (job) ({q.rate(n.sum(t), t, out_tok)})"
+        # hw.energy is device-wide: every process on a GPU reports the same counter, so take one
+        # series per device (max by hw_id) before summing, or shared GPUs are counted twice.
+        joules = f"sum by (job) (max by (job, {hw_id}) ({q.rate(n.total(e), e, gpu)}))"
+        tokens = f"(sum by (job) ({q.rate(n.sum(t), t, out_tok)}) > 0)"
         out.append(
             Panel(
                 "GPU energy per output token",
