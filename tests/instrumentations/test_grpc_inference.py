@@ -1,0 +1,281 @@
+"""llmtel_grpc with a real grpc server and client on 127.0.0.1, composed with opentelemetry-instrumentation-grpc.
+
+The test service's message classes are built from a FileDescriptorProto at import
+time (no generated code, no grpcio-tools): ``llmtel.test.Generator`` with a unary
+``Generate``, a server-streaming ``GenerateStream`` and a non-inference ``Health``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from llmtel_grpc import GrpcInferenceInstrumentor, InferenceMethod, methods_from_env
+from opentelemetry import propagate
+from opentelemetry.instrumentation.grpc import GrpcInstrumentorServer
+from opentelemetry.trace import SpanKind
+
+import llmtel
+from llmtel.testing import Capture
+
+SERVICE = "/llmtel.test.Generator"
+SERVER_DURATION = "gen_ai.server.request.duration"
+TTFT = "gen_ai.server.time_to_first_token"
+TPOT = "gen_ai.server.time_per_output_token"
+TOKENS = "gen_ai.client.token.usage"
+STEP = 0.02  # seconds between streamed messages
+
+
+def _messages() -> tuple[Any, Any]:
+    f = descriptor_pb2.FieldDescriptorProto
+    fdp = descriptor_pb2.FileDescriptorProto(name="llmtel_test_generator.proto", package="llmtel.test", syntax="proto3")
+    req = fdp.message_type.add(name="GenerateRequest")
+    req.field.add(name="model", number=1, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
+    req.field.add(name="prompt_token_ids", number=2, type=f.TYPE_INT32, label=f.LABEL_REPEATED)
+    req.field.add(name="max_tokens", number=3, type=f.TYPE_INT32, label=f.LABEL_OPTIONAL)
+    req.field.add(name="fail", number=4, type=f.TYPE_BOOL, label=f.LABEL_OPTIONAL)
+    resp = fdp.message_type.add(name="GenerateResponse")
+    resp.field.add(name="text", number=1, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
+    resp.field.add(name="token_ids", number=2, type=f.TYPE_INT32, label=f.LABEL_REPEATED)
+    resp.field.add(name="model", number=3, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fdp)
+    return (
+        message_factory.GetMessageClass(pool.FindMessageTypeByName("llmtel.test.GenerateRequest")),
+        message_factory.GetMessageClass(pool.FindMessageTypeByName("llmtel.test.GenerateResponse")),
+    )
+
+
+Request, Response = _messages()
+
+
+class Generator:
+    """The servicer: two tokens per streamed message."""
+
+    def __init__(self) -> None:
+        self.cancelled = threading.Event()
+
+    def generate(self, request: Any, context: grpc.ServicerContext) -> Any:
+        if request.fail:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "no capacity")
+        return Response(text="hi", token_ids=[1, 2, 3], model=f"{request.model}-v1")
+
+    def generate_stream(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        if request.fail:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "no capacity")
+        for i in range(request.max_tokens // 2):
+            time.sleep(STEP)
+            if not context.is_active():
+                self.cancelled.set()
+                return
+            yield Response(text=f"t{i}", token_ids=[i, i])
+
+    def health(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return Response(text="ok")
+
+
+def _handlers(servicer: Generator) -> grpc.GenericRpcHandler:
+    opts = {"request_deserializer": Request.FromString, "response_serializer": Response.SerializeToString}
+    return grpc.method_handlers_generic_handler(
+        "llmtel.test.Generator",
+        {
+            "Generate": grpc.unary_unary_rpc_method_handler(servicer.generate, **opts),
+            "GenerateStream": grpc.unary_stream_rpc_method_handler(servicer.generate_stream, **opts),
+            "Health": grpc.unary_unary_rpc_method_handler(servicer.health, **opts),
+        },
+    )
+
+
+class Running:
+    def __init__(self, server: grpc.Server, port: int, servicer: Generator) -> None:
+        self.server, self.port, self.servicer = server, port, servicer
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+
+    def unary(self, name: str, request: Any) -> Any:
+        return self.channel.unary_unary(
+            f"{SERVICE}/{name}", request_serializer=Request.SerializeToString, response_deserializer=Response.FromString
+        )(request, timeout=5)
+
+    def stream(self, request: Any) -> Any:
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)  # what contrib's client interceptor would send
+        return self.channel.unary_stream(
+            f"{SERVICE}/GenerateStream",
+            request_serializer=Request.SerializeToString,
+            response_deserializer=Response.FromString,
+        )(request, timeout=5, metadata=tuple(carrier.items()))
+
+
+def _start() -> Running:
+    servicer = Generator()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((_handlers(servicer),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return Running(server, port, servicer)
+
+
+@pytest.fixture
+def otel_grpc(llmtel_capture: Capture) -> Iterator[None]:
+    """contrib's gRPC server instrumentation (RPC server spans, trace context from metadata)."""
+    server = GrpcInstrumentorServer()
+    # llmtel's provider is the global one only for the first configure() of the process.
+    server.instrument(tracer_provider=llmtel_capture.telemetry.tracer_provider)
+    try:
+        yield
+    finally:
+        server.uninstrument()
+
+
+METHODS = {
+    f"{SERVICE}/Generate*": InferenceMethod(
+        model="model", input_tokens="prompt_token_ids", output_tokens="token_ids", provider="llmtel-test"
+    ),
+}
+
+
+@pytest.fixture
+def service(otel_grpc: None, llmtel_capture: Capture) -> Iterator[Running]:
+    instrumentor = GrpcInferenceInstrumentor()
+    instrumentor.instrument(methods=METHODS)
+    running = _start()
+    try:
+        yield running
+    finally:
+        running.channel.close()
+        running.server.stop(None).wait(5)
+        instrumentor.uninstrument()
+
+
+def attrs(model: str = "tiny", response_model: str | None = None) -> dict[str, Any]:
+    a = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "llmtel-test", "gen_ai.request.model": model}
+    if response_model:
+        a["gen_ai.response.model"] = response_model
+    return a
+
+
+def test_server_streaming_records_server_metrics(service: Running, llmtel_capture: Capture) -> None:
+    with llmtel.agent("caller") as caller:
+        replies = list(service.stream(Request(model="tiny", prompt_token_ids=[5, 6, 7, 8], max_tokens=10)))
+    assert len(replies) == 5
+    service.server.stop(None).wait(5)  # spans end on the server's threads
+
+    llm = [s for s in llmtel_capture.spans() if s.name == "chat tiny"]
+    assert len(llm) == 1
+    span = llm[0]
+    assert span.attributes["rpc.method"] == f"{SERVICE}/GenerateStream"
+    assert span.attributes["gen_ai.usage.input_tokens"] == 4
+    assert span.attributes["gen_ai.usage.output_tokens"] == 10
+    # nested under contrib's RPC server span, which continues the caller's trace
+    rpc_server = [s for s in llmtel_capture.spans() if s.kind is SpanKind.SERVER]
+    assert len(rpc_server) == 1
+    assert span.parent is not None and span.parent.span_id == rpc_server[0].context.span_id
+    assert rpc_server[0].context.trace_id == caller.span.get_span_context().trace_id
+
+    a = attrs()
+    assert llmtel_capture.count(SERVER_DURATION, a) == 1
+    assert llmtel_capture.count(TTFT, a) == 1
+    assert llmtel_capture.count(TPOT, a) == 1
+    duration = llmtel_capture.sum(SERVER_DURATION, a)
+    ttft = llmtel_capture.sum(TTFT, a)
+    assert STEP * 0.8 <= ttft < duration
+    assert duration >= 5 * STEP * 0.8
+    # (duration - ttft) / (output tokens - 1), from the token counts read off the messages
+    assert llmtel_capture.sum(TPOT, a) == pytest.approx((duration - ttft) / 9, rel=0.2)
+    assert llmtel_capture.sum(TOKENS, {**a, "gen_ai.token.type": "input"}) == 4
+    assert llmtel_capture.sum(TOKENS, {**a, "gen_ai.token.type": "output"}) == 10
+    assert "gen_ai.client.operation.duration" not in llmtel_capture.metric_names()
+
+
+def test_unary_inference(service: Running, llmtel_capture: Capture) -> None:
+    reply = service.unary("Generate", Request(model="tiny", prompt_token_ids=[1, 2]))
+    assert reply.text == "hi"
+    service.server.stop(None).wait(5)
+    a = attrs()
+    assert llmtel_capture.count(SERVER_DURATION, a) == 1
+    assert TTFT not in llmtel_capture.metric_names()  # no stream, no first token
+    assert llmtel_capture.sum(TOKENS, {**a, "gen_ai.token.type": "output"}) == 3
+
+
+def test_non_inference_method_untouched(service: Running, llmtel_capture: Capture) -> None:
+    assert service.unary("Health", Request()).text == "ok"
+    service.server.stop(None).wait(5)
+    assert SERVER_DURATION not in llmtel_capture.metric_names()
+    assert [s.kind for s in llmtel_capture.spans()] == [SpanKind.SERVER]  # contrib's span only
+
+
+def test_aborted_rpc_is_an_error(service: Running, llmtel_capture: Capture) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        list(service.stream(Request(model="tiny", fail=True, max_tokens=4)))
+    assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    service.server.stop(None).wait(5)
+    assert llmtel_capture.count(SERVER_DURATION, {**attrs(), "error.type": "RESOURCE_EXHAUSTED"}) == 1
+    assert TTFT not in llmtel_capture.metric_names()  # only successful responses count
+
+
+def test_client_cancels_stream(service: Running, llmtel_capture: Capture) -> None:
+    call = service.stream(Request(model="tiny", max_tokens=400))
+    next(call)
+    call.cancel()  # grpc stops pulling from the handler's iterator and closes it
+    deadline = time.time() + 5
+    while "chat tiny" not in [s.name for s in llmtel_capture.spans()] and time.time() < deadline:
+        time.sleep(0.05)
+    span = next(s for s in llmtel_capture.spans() if s.name == "chat tiny")
+    assert span.attributes["error.type"] == "CANCELLED"
+    assert 2 <= span.attributes["gen_ai.usage.output_tokens"] < 400  # what was generated before the cancel
+
+
+def test_response_model_read_from_responses(otel_grpc: None, llmtel_capture: Capture) -> None:
+    instrumentor = GrpcInferenceInstrumentor()
+    instrumentor.instrument(methods={f"{SERVICE}/Generate": InferenceMethod(model=lambda m: m.model or None)})
+    running = _start()
+    try:
+        running.unary("Generate", Request(model="", prompt_token_ids=[1]))
+        running.server.stop(None).wait(5)
+    finally:
+        running.channel.close()
+        instrumentor.uninstrument()
+    point = llmtel_capture.point(SERVER_DURATION, {"gen_ai.operation.name": "chat"})
+    assert point.attributes["gen_ai.response.model"] == "-v1"
+
+
+def test_configured_from_environment(llmtel_capture: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMTEL_GRPC_INFERENCE_METHODS", f"{SERVICE}/GenerateStream")
+    monkeypatch.setenv("LLMTEL_GRPC_OUTPUT_TOKENS_FIELD", "token_ids")
+    monkeypatch.setenv("LLMTEL_GRPC_INPUT_TOKENS_FIELD", "prompt_token_ids")
+    monkeypatch.setenv("LLMTEL_GRPC_PROVIDER", "vllm")
+    spec = methods_from_env()[f"{SERVICE}/GenerateStream"]
+    assert (spec.model, spec.output_tokens, spec.provider) == ("model", "token_ids", "vllm")
+    instrumentor = GrpcInferenceInstrumentor()
+    instrumentor.instrument()  # no contrib instrumentation here: works on its own too
+    running = _start()
+    try:
+        list(running.stream(Request(model="m", prompt_token_ids=[1, 2], max_tokens=4)))
+        running.unary("Generate", Request(model="m"))  # not listed
+        running.server.stop(None).wait(5)
+    finally:
+        running.channel.close()
+        instrumentor.uninstrument()
+    a = {"gen_ai.provider.name": "vllm", "gen_ai.request.model": "m"}
+    assert llmtel_capture.count(SERVER_DURATION, a) == 1
+    assert llmtel_capture.sum(TOKENS, {**a, "gen_ai.token.type": "output"}) == 4
+    assert [s.name for s in llmtel_capture.spans()] == ["chat m"]
+
+
+def test_uninstrumented_server_records_nothing(llmtel_capture: Capture) -> None:
+    instrumentor = GrpcInferenceInstrumentor()
+    instrumentor.instrument(methods=METHODS)
+    instrumentor.uninstrument()
+    running = _start()
+    try:
+        list(running.stream(Request(model="tiny", max_tokens=4)))
+        running.server.stop(None).wait(5)
+    finally:
+        running.channel.close()
+    assert SERVER_DURATION not in llmtel_capture.metric_names()
