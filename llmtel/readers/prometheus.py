@@ -312,6 +312,10 @@ class PrometheusBridgeReader(MetricReader):
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
         self._pending = metrics_data
 
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        """Nothing to flush: scrapes pull. (Collecting here would eat the SDK's exemplars before a scrape.)"""
+        return True
+
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         """Stop exposing families in :attr:`registry`."""
         try:

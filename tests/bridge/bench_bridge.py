@@ -55,9 +55,7 @@ def main() -> None:
         aggregation_cardinality_limit=args.series + 10,  # the SDK folds series past 2000 by default
     )
     readers = [bridge, memory] if args.skip_stock else [stock, bridge, memory]
-    provider = MeterProvider(
-        metric_readers=readers, views=[view], exemplar_filter=AlwaysOnExemplarFilter()
-    )
+    provider = MeterProvider(metric_readers=readers, views=[view], exemplar_filter=AlwaysOnExemplarFilter())
     histogram = provider.get_meter("bench").create_histogram("ttft", unit="s")
     tracer = TracerProvider().get_tracer("bench")
     n = args.series
@@ -78,7 +76,9 @@ def main() -> None:
         ("llmtel bridge, OpenMetrics + exemplars", lambda: bridge.render(openmetrics=True)),
     ]
     exemplars = bridge.render(openmetrics=True).count(" # {")
-    print(f"{n} histogram series (bridge sees {exemplars} exemplars) x {len(TTFT_BUCKETS) + 1} buckets, median of {args.runs} scrapes")
+    print(
+        f"{n} histogram series (bridge sees {exemplars} exemplars) x {len(TTFT_BUCKETS) + 1} buckets, median of {args.runs} scrapes"
+    )
     for label, func in rows:
         seconds, size = median_seconds(func, args.runs)
         print(f"  {label:45s} {seconds * 1000:9.1f} ms  {size / 1e6:6.1f} MB")

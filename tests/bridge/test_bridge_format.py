@@ -258,3 +258,11 @@ def test_exemplars_off_with_always_off_filter() -> None:
 )
 def test_content_negotiation(accept: str, expected: bool) -> None:
     assert wants_openmetrics(accept) is expected
+
+
+def test_force_flush_does_not_eat_exemplars() -> None:
+    with configured() as telemetry:
+        call = streamed_call()
+        assert llmtel.force_flush()
+        families = om_families(telemetry.bridge.render(openmetrics=True))
+    assert [s.exemplar.labels["span_id"] for s in families[TTFC].samples if s.exemplar] == [ids(call)[1]]

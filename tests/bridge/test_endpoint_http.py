@@ -202,3 +202,20 @@ def test_taken_worker_port_range_is_a_clear_configuration_error(monkeypatch: pyt
 def test_binds_loopback_by_default() -> None:
     with configured() as telemetry:
         assert telemetry.endpoint is not None and telemetry.endpoint.host == "127.0.0.1"
+
+
+def test_endpoint_options_as_configure_keywords() -> None:
+    with configured(
+        prometheus_path="/prom",
+        prometheus_basic_auth="u:p",
+        prometheus_resource_labels=["service.name"],
+        service_name="kw",
+    ) as telemetry:
+        llmtel.runtime.cache_lookup("prompt", hit=True)
+        base = telemetry.endpoint_url
+        assert get(f"{base}/prom")[0] == 401
+        token = base64.b64encode(b"u:p").decode()
+        status, _, body = get(f"{base}/prom", headers={"Authorization": f"Basic {token}"})
+        assert status == 200
+        [sample] = text_families(body.decode())["llmtel_cache_requests"].samples
+        assert sample.labels["service_name"] == "kw"
