@@ -77,7 +77,8 @@ def main() -> None:
     ]
     exemplars = bridge.render(openmetrics=True).count(" # {")
     print(
-        f"{n} histogram series (bridge sees {exemplars} exemplars) x {len(TTFT_BUCKETS) + 1} buckets, median of {args.runs} scrapes"
+        f"{n} histogram series (bridge sees {exemplars} exemplars) x {len(TTFT_BUCKETS) + 1} buckets, "
+        f"median of {args.runs} scrapes"
     )
     for label, func in rows:
         seconds, size = median_seconds(func, args.runs)
