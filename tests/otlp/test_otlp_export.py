@@ -203,7 +203,8 @@ def test_collector_down_never_blocks_and_shutdown_is_bounded(
     # 1. Collector down: calls run at their own speed while exports fail behind them.
     down = _call_latencies(1.5)
     assert len(down) > 50
-    assert max(down) < 0.25, f"an instrumented call waited on an export: max {max(down):.3f}s"
+    # Generous for a loaded CI machine, and still well under the 1 s an export can take.
+    assert max(down) < 0.5, f"an instrumented call waited on an export: max {max(down):.3f}s"
 
     # 2. Collector back: later exports arrive without reconfiguring.
     receiver.start()
@@ -237,13 +238,13 @@ def test_slow_or_failing_collector_never_blocks(
     monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "200")
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "200")
     receiver.delay = 3.0  # slower than the export timeout
-    llmtel.configure(metrics_exporter=["otlp"], traces_exporter=["otlp"], export_timeout=0.5, shutdown_timeout=2.0)
+    llmtel.configure(metrics_exporter=["otlp"], traces_exporter=["otlp"], export_timeout=1.5, shutdown_timeout=2.0)
     slow = _call_latencies(1.0)
-    assert max(slow) < 0.25, max(slow)
+    assert max(slow) < 0.5, max(slow)  # a call waiting on an export would take >= 1.5 s
     receiver.delay = 0.0
     receiver.error = "unavailable"
     failing = _call_latencies(0.6)
-    assert max(failing) < 0.25, max(failing)
+    assert max(failing) < 0.5, max(failing)
     receiver.wait_for(lambda: receiver.rejected > 0)
     started = time.monotonic()
     llmtel.shutdown()
