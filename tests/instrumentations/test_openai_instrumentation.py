@@ -450,3 +450,65 @@ def test_works_without_configure(fake_openai: FakeOpenAI) -> None:
     completion = client(fake_openai).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert completion.choices[0].message.content == "".join(WORDS)
     asyncio.run(aclient(fake_openai).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES))
+
+
+# -- contrib's openai_v2 instrumentation also present: one wins, never both ----------------------
+def _fake_contrib_wrapper(calls: list[str]) -> Any:
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        calls.append("contrib")
+        return wrapped(*args, **kwargs)
+
+    # What llmtel_openai looks for: a wrapt wrapper defined in contrib's package.
+    wrapper.__module__ = "opentelemetry.instrumentation.openai_v2.patch"
+    return wrapper
+
+
+@pytest.mark.parametrize("contrib_first", [True, False], ids=["contrib-then-llmtel", "llmtel-then-contrib"])
+def test_contrib_openai_v2_wins_whatever_the_order(
+    fake_openai: FakeOpenAI, llmtel_capture: Capture, instrumented: Any, contrib_first: bool
+) -> None:
+    import wrapt
+    from openai.resources.chat.completions import Completions
+    from opentelemetry.instrumentation.utils import unwrap
+
+    calls: list[str] = []
+    if contrib_first:
+        instrumented.uninstrument()
+        wrapt.wrap_function_wrapper(Completions, "create", _fake_contrib_wrapper(calls))
+        instrumented.instrument()  # llmtel's wrapper now outside contrib's
+    else:
+        wrapt.wrap_function_wrapper(Completions, "create", _fake_contrib_wrapper(calls))
+    try:
+        c = client(fake_openai)
+        c.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        c.embeddings.create(model="text-embedding-3-small", input="x")  # not wrapped by contrib
+    finally:
+        if contrib_first:
+            instrumented.uninstrument()
+            unwrap(Completions, "create")
+            instrumented.instrument()
+        else:
+            unwrap(Completions, "create")
+    assert calls == ["contrib"]
+    assert [s.name for s in llmtel_capture.spans()] == ["embeddings text-embedding-3-small"]  # no llmtel chat span
+
+
+def test_real_contrib_openai_v2_wins(fake_openai: FakeOpenAI, llmtel_capture: Capture) -> None:
+    contrib = pytest.importorskip(
+        "opentelemetry.instrumentation.openai_v2",
+        reason="opentelemetry-instrumentation-openai-v2 is not installed (the fake-wrapper test covers the rule)",
+    )
+    instrumentor = contrib.OpenAIInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=llmtel_capture.telemetry.tracer_provider,
+        meter_provider=llmtel_capture.telemetry.meter_provider,
+    )
+    try:
+        client(fake_openai).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    finally:
+        instrumentor.uninstrument()
+    spans = llmtel_capture.spans()
+    assert len(spans) == 1  # one span for the call: contrib's
+    assert spans[0].instrumentation_scope.name.startswith("opentelemetry.instrumentation.openai_v2")
+    durations = llmtel_capture.points(DURATION)
+    assert len(durations) == 1 and durations[0].count == 1  # recorded once, not twice

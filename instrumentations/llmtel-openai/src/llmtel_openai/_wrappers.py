@@ -505,7 +505,7 @@ class StreamProxy(_Proxy):
     def __del__(self) -> None:
         try:
             self._self_tracker.finish()
-        except Exception as error:
+        except Exception as error:  # a finalizer must never raise
             report("llmtel_openai finalize stream", error)
 
 
@@ -551,7 +551,7 @@ class AsyncStreamProxy(_Proxy):
     def __del__(self) -> None:
         try:
             self._self_tracker.finish()
-        except Exception as error:
+        except Exception as error:  # a finalizer must never raise
             report("llmtel_openai finalize stream", error)
 
 

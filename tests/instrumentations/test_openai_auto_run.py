@@ -1,0 +1,121 @@
+"""``opentelemetry-instrument python app.py``: llmtel_openai is found by its entry point, with env vars only."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_openai import WORDS, FakeOpenAI
+from prometheus_client.parser import text_string_to_metric_families
+
+from llmtel import semconv
+from llmtel.naming import prometheus_label, prometheus_name
+
+APP = Path(__file__).with_name("app_openai_auto.py")
+BIN = Path(sys.executable).parent
+INSTRUMENT = BIN / "opentelemetry-instrument"
+DURATION = prometheus_name(semconv.spec("gen_ai.client.operation.duration"))
+TTFC = prometheus_name(semconv.spec("gen_ai.client.operation.time_to_first_chunk"))
+TOKENS = prometheus_name(semconv.spec("gen_ai.client.token.usage"))
+MODEL = prometheus_label(semconv.REQUEST_MODEL)
+OPERATION = prometheus_label(semconv.OPERATION_NAME)
+
+_instrumentors = {ep.name for ep in entry_points(group="opentelemetry_instrumentor")}
+pytestmark = [
+    pytest.mark.realserver,
+    pytest.mark.skipif(not INSTRUMENT.exists(), reason="opentelemetry-instrument not installed next to python"),
+    pytest.mark.skipif(
+        "llmtel_openai" not in _instrumentors, reason="run `pip install -e instrumentations/llmtel-openai`"
+    ),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def _app(server: FakeOpenAI, **extra_env: str) -> Iterator[tuple[dict[str, Any], int]]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTEL_", "PYTHONPATH"))}
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        FAKE_OPENAI_BASE_URL=server.base_url,
+        OTEL_PYTHON_DISTRO="llmtel",  # opentelemetry-distro may be installed too
+        OTEL_PYTHON_CONFIGURATOR="llmtel",
+        OTEL_METRICS_EXPORTER="llmtel_prometheus",
+        OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
+        OTEL_EXPORTER_PROMETHEUS_PORT=str(port),
+        LLMTEL_GPU_METRICS="false",
+        **extra_env,
+    )
+    if "openai" in _instrumentors:  # contrib's openai_v2 is installed: it would win (docs/instrumentations.md)
+        env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = ",".join(
+            filter(None, [env.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"), "openai"])
+        )
+    proc = subprocess.Popen(
+        [str(INSTRUMENT), sys.executable, str(APP)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(APP.parent),  # not the checkout root (its egg-info would shadow installed entry points)
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        line = proc.stdout.readline()
+        if not line:
+            proc.kill()
+            raise AssertionError(f"app printed nothing; stderr:\n{proc.communicate(timeout=10)[1]}")
+        yield json.loads(line), port
+    finally:
+        try:
+            proc.communicate(input="", timeout=20)  # closing stdin lets the app exit normally
+        except subprocess.TimeoutExpired:
+            proc.kill()  # by PID: this process only
+            proc.wait()
+
+
+def _samples(port: int) -> dict[str, list[Any]]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    found: dict[str, list[Any]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found.setdefault(sample.name, []).append(sample)
+    return found
+
+
+def test_auto_instrumented_app_serves_genai_metrics(fake_openai: FakeOpenAI) -> None:
+    with _app(fake_openai) as (facts, port):
+        assert facts == {"text": "".join(WORDS), "create_is_wrapped": True}
+        samples = _samples(port)
+    chat = [s for s in samples[f"{DURATION}_count"] if s.labels.get(OPERATION) == "chat"]
+    assert [(s.labels[MODEL], s.value) for s in chat] == [("gpt-4o-mini", 1.0)]
+    assert [s.value for s in samples[f"{TTFC}_count"]] == [1.0]
+    embeddings = [s for s in samples[f"{DURATION}_count"] if s.labels.get(OPERATION) == "embeddings"]
+    assert [s.value for s in embeddings] == [1.0]
+    token_sums = {(s.labels[OPERATION], s.labels["gen_ai_token_type"]): s.value for s in samples[f"{TOKENS}_sum"]}
+    assert token_sums == {("chat", "input"): 11, ("chat", "output"): len(WORDS), ("embeddings", "input"): 4}
+
+
+def test_disabled_by_entry_point_name(fake_openai: FakeOpenAI) -> None:
+    with _app(fake_openai, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="llmtel_openai") as (facts, port):
+        assert facts == {"text": "".join(WORDS), "create_is_wrapped": False}
+        samples = _samples(port)
+    assert samples  # the endpoint is up (llmtel itself is configured)...
+    assert f"{DURATION}_count" not in samples  # ...but no openai call was recorded
+    assert f"{TTFC}_count" not in samples
