@@ -525,6 +525,11 @@ class _FamilyCollector(Collector):
     def __init__(self, bridge: PrometheusBridgeReader) -> None:
         self._bridge = weakref.ref(bridge)
 
+    def describe(self) -> list[Any]:
+        # Without describe(), an auto-describing registry (prometheus_client.REGISTRY) would call
+        # collect() at registration, before the reader is attached to a MeterProvider.
+        return []
+
     def collect(self) -> Iterator[Any]:
         from prometheus_client.openmetrics.parser import text_string_to_metric_families
 

@@ -266,3 +266,13 @@ def test_force_flush_does_not_eat_exemplars() -> None:
         assert llmtel.force_flush()
         families = om_families(telemetry.bridge.render(openmetrics=True))
     assert [s.exemplar.labels["span_id"] for s in families[TTFC].samples if s.exemplar] == [ids(call)[1]]
+
+
+def test_bridge_on_an_auto_describing_registry(caplog: pytest.LogCaptureFixture) -> None:
+    registry = CollectorRegistry(auto_describe=True)
+    bridge = PrometheusBridgeReader(registry=registry)  # must not collect before it has a provider
+    assert "Cannot call collect" not in caplog.text
+    provider = MeterProvider(metric_readers=[bridge])
+    provider.get_meter("m").create_counter("hits").add(2)
+    assert 'hits_total{otel_scope_name="m"} 2' in generate_latest(registry).decode()
+    provider.shutdown()
