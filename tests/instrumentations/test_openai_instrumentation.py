@@ -512,3 +512,30 @@ def test_real_contrib_openai_v2_wins(fake_openai: FakeOpenAI, llmtel_capture: Ca
     assert spans[0].instrumentation_scope.name.startswith("opentelemetry.instrumentation.openai_v2")
     durations = llmtel_capture.points(DURATION)
     assert len(durations) == 1 and durations[0].count == 1  # recorded once, not twice
+
+
+def _client_seeing_current_span(server: FakeOpenAI, seen: list[Any]) -> openai.OpenAI:
+    import importlib
+
+    # httpx (openai 1.x) or httpx2 (openai 3.x): whichever the installed client uses.
+    httpx = importlib.import_module("httpx2" if importlib.util.find_spec("httpx2") else "httpx")
+    http_client = httpx.Client(event_hooks={"request": [lambda request: seen.append(trace.get_current_span())]})
+    return openai.OpenAI(base_url=server.base_url, api_key="k", http_client=http_client)
+
+
+def test_span_current_during_http_request(fake_openai: FakeOpenAI, llmtel_capture: Capture) -> None:
+    seen: list[Any] = []
+    _client_seeing_current_span(fake_openai, seen).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert [s.get_span_context().span_id for s in seen] == [only_span(llmtel_capture).context.span_id]
+
+
+def test_app_parent_kept_when_llmtel_is_off(fake_openai: FakeOpenAI) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    import llmtel
+
+    llmtel.shutdown()
+    seen: list[Any] = []
+    with TracerProvider().get_tracer("app").start_as_current_span("app-request") as app_span:
+        _client_seeing_current_span(fake_openai, seen).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert seen == [app_span]

@@ -129,8 +129,11 @@ class _ServerCall:
         self._ctx.run(self.call.__enter__)
         self._done = False
 
-    def attach(self) -> contextvars.Token[otel_context.Context]:
-        return otel_context.attach(trace.set_span_in_context(self.call.span))
+    def attach(self) -> contextvars.Token[otel_context.Context] | None:
+        span = self.call.span
+        if not span.get_span_context().is_valid:  # llmtel is off: leave the RPC span current
+            return None
+        return otel_context.attach(trace.set_span_in_context(span))
 
     def on_response(self, response: Any, *, chunk: bool) -> None:
         if chunk:
@@ -166,6 +169,11 @@ class _ServerCall:
         self._ctx.run(call.__exit__, type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
 
 
+def _detach(token: contextvars.Token[otel_context.Context] | None) -> None:
+    if token is not None:
+        otel_context.detach(token)
+
+
 def _wrap_unary(behavior: Callable[..., Any], spec: InferenceMethod, method: str) -> Callable[..., Any]:
     def unary(request: Any, context: Any) -> Any:
         call = None
@@ -180,7 +188,7 @@ def _wrap_unary(behavior: Callable[..., Any], spec: InferenceMethod, method: str
             call.finish(exc, context)
             raise
         finally:
-            otel_context.detach(token)
+            _detach(token)
         call.on_response(response, chunk=False)
         call.finish(None, context)
         return response
@@ -203,7 +211,7 @@ def _wrap_stream(behavior: Callable[..., Any], spec: InferenceMethod, method: st
             try:
                 responses = iter(behavior(request, context))
             finally:
-                otel_context.detach(token)
+                _detach(token)
             while True:
                 token = call.attach()
                 try:
@@ -211,7 +219,7 @@ def _wrap_stream(behavior: Callable[..., Any], spec: InferenceMethod, method: st
                 except StopIteration:
                     break
                 finally:
-                    otel_context.detach(token)
+                    _detach(token)
                 call.on_response(response, chunk=True)
                 yield response
         except GeneratorExit:

@@ -233,9 +233,12 @@ class Tracker:
             self.call.span.set_attributes(self._lists)
 
     # -- lifecycle --------------------------------------------------------------
-    def attach(self) -> contextvars.Token[otel_context.Context]:
+    def attach(self) -> contextvars.Token[otel_context.Context] | None:
         """Make the call's span current in the caller's context (for the HTTP request)."""
-        return otel_context.attach(trace.set_span_in_context(self.call.span))
+        span = self.call.span
+        if not span.get_span_context().is_valid:  # llmtel is off: keep the caller's own parent current
+            return None
+        return otel_context.attach(trace.set_span_in_context(span))
 
     def finish(self, exc: BaseException | None = None) -> None:
         """End the call once, recording what was seen."""
@@ -581,7 +584,8 @@ def make_wrapper(target: Target, is_async: bool, settings: Settings) -> Callable
                 tracker.finish(exc)
                 raise
             finally:
-                otel_context.detach(token)
+                if token is not None:
+                    otel_context.detach(token)
                 _ACTIVE.reset(active)
             return tracker.handle(result)
 
@@ -599,7 +603,8 @@ def make_wrapper(target: Target, is_async: bool, settings: Settings) -> Callable
             tracker.finish(exc)
             raise
         finally:
-            otel_context.detach(token)
+            if token is not None:
+                otel_context.detach(token)
             _ACTIVE.reset(active)
         return tracker.handle(result)
 
