@@ -155,8 +155,9 @@ class _Series:
     def __init__(self, attributes: object, labels: str) -> None:
         self.attributes = attributes  # holds the dict so its id() stays unique while cached
         self.labels = labels
-        # (time_unix_nano, rendered " # {...} value ts") per bucket (histograms) or one (counters).
-        self.exemplars: list[tuple[int, str] | None] | None = None
+        # Bucket index (0 for counters) → (time_unix_nano, rendered " # {...} value ts"); sparse,
+        # since a series usually has exemplars in a few buckets only.
+        self.exemplars: dict[int, tuple[int, str]] | None = None
 
 
 class _Family:
@@ -451,19 +452,18 @@ class PrometheusBridgeReader(MetricReader):
                     les = [f'le="{bound}"}} ' for bound in bounds] + ['le="+Inf"} ']
                     self._le_cache[tuple(bounds)] = les
                 if want_exemplars and point.exemplars:
-                    self._keep_histogram_exemplars(series, point, len(les))
+                    self._keep_histogram_exemplars(series, point)
                 prefix = f"{name}_bucket{{{labels}," if labels else f"{name}_bucket{{"
+                start = len(lines)
+                lines.extend(
+                    [f"{prefix}{le}{count}" for le, count in zip(les, accumulate(point.bucket_counts), strict=False)]
+                )
                 kept = series.exemplars if show_exemplars else None
                 if kept:
-                    for le, count, exemplar in zip(les, accumulate(point.bucket_counts), kept, strict=False):
-                        append(f"{prefix}{le}{count}{exemplar[1]}" if exemplar else f"{prefix}{le}{count}")
-                else:
-                    lines.extend(
-                        [
-                            f"{prefix}{le}{count}"
-                            for le, count in zip(les, accumulate(point.bucket_counts), strict=False)
-                        ]
-                    )
+                    end = len(lines)
+                    for index, (_, text) in kept.items():
+                        if start + index < end:
+                            lines[start + index] += text
                 if labels:
                     append(f"{name}_count{{{labels}}} {point.count}")
                     append(f"{name}_sum{{{labels}}} {_number(point.sum)}")
@@ -477,22 +477,22 @@ class PrometheusBridgeReader(MetricReader):
                 if kind == "counter" and want_exemplars:
                     if point.exemplars:
                         self._keep_counter_exemplar(series, point.exemplars)
-                    if show_exemplars and series.exemplars and series.exemplars[0]:
+                    if show_exemplars and series.exemplars:
                         line += series.exemplars[0][1]
                 append(line)
 
     @staticmethod
-    def _keep_histogram_exemplars(series: _Series, point: HistogramDataPoint, buckets: int) -> None:
+    def _keep_histogram_exemplars(series: _Series, point: HistogramDataPoint) -> None:
         kept = series.exemplars
-        if kept is None or len(kept) != buckets:
-            kept = series.exemplars = [None] * buckets
+        if kept is None:
+            kept = series.exemplars = {}
         bounds = point.explicit_bounds
         for exemplar in point.exemplars:
             if not exemplar.trace_id or not exemplar.span_id:
                 continue  # exemplars exist here to link to traces
             # Bucket i holds (bounds[i-1], bounds[i]]; the value must fall inside its bucket.
             index = bisect_left(bounds, exemplar.value)
-            previous = kept[index]
+            previous = kept.get(index)
             if previous is None or exemplar.time_unix_nano >= previous[0]:
                 kept[index] = (
                     exemplar.time_unix_nano,
@@ -502,7 +502,7 @@ class PrometheusBridgeReader(MetricReader):
     @staticmethod
     def _keep_counter_exemplar(series: _Series, exemplars: Sequence[Any]) -> None:
         kept = series.exemplars
-        latest = kept[0] if kept else None
+        latest = kept.get(0) if kept else None
         for exemplar in exemplars:
             if not exemplar.trace_id or not exemplar.span_id:
                 continue
@@ -511,7 +511,8 @@ class PrometheusBridgeReader(MetricReader):
                     exemplar.time_unix_nano,
                     _exemplar_text(exemplar.trace_id, exemplar.span_id, exemplar.value, exemplar.time_unix_nano),
                 )
-        series.exemplars = [latest]
+        if latest is not None:
+            series.exemplars = {0: latest}
 
 
 class _FamilyCollector(Collector):
