@@ -276,3 +276,33 @@ def test_bridge_on_an_auto_describing_registry(caplog: pytest.LogCaptureFixture)
     provider.get_meter("m").create_counter("hits").add(2)
     assert 'hits_total{otel_scope_name="m"} 2' in generate_latest(registry).decode()
     provider.shutdown()
+
+
+def test_unsupported_and_clashing_metrics_are_skipped_not_fatal() -> None:
+    from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
+
+    from llmtel import _errors
+
+    _errors.reset()
+    bridge = PrometheusBridgeReader()
+    provider = MeterProvider(
+        metric_readers=[bridge],
+        views=[View(instrument_name="expo", aggregation=ExponentialBucketHistogramAggregation())],
+    )
+    meter = provider.get_meter("m")
+    meter.create_histogram("expo", unit="s").record(1.0)
+    meter.create_counter("clash").add(1)
+    meter.create_gauge("clash").set(5)  # same family name, other type
+    meter.create_counter("a.b").add(1, {"x.y": "dots", "x_y": "underscores", "n": 1})
+    meter.create_up_down_counter("plain").add(3)
+    text = bridge.render(openmetrics=True)
+    families = om_families(text)
+    assert "expo_seconds" not in families
+    assert families["clash"].type == "counter"
+    [sample] = families["a_b"].samples
+    assert sample.labels["x_y"] in ("dots", "underscores") and sample.labels["n"] == "1"
+    assert families["plain"].samples[0].value == 3
+    problems = _errors.problem_counts()
+    assert problems.get("prometheus: unsupported metric data") == 1
+    assert problems.get("prometheus name clash") == 1
+    provider.shutdown()
