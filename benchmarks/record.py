@@ -19,7 +19,7 @@ from prometheus_client import Histogram as PromHistogram
 
 import llmtel
 from benchmarks.harness import Result, interleaved
-from llmtel import semconv
+from llmtel import _fastpath, semconv
 from llmtel.naming import prometheus_name
 
 PROVIDER, MODEL, RESPONSE_MODEL = "openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18"
@@ -61,6 +61,19 @@ def llmtel_case(chunks: list[object] | None) -> Callable[[], None]:
             call.set_finish_reasons(["stop"])
 
     return op
+
+
+def without_fastpath(op: Callable[[], None]) -> Callable[[], None]:
+    """``op`` with llmtel's fast record path switched off: every value through the public SDK API."""
+
+    def plain() -> None:
+        _fastpath.available = False
+        try:
+            op()
+        finally:
+            _fastpath.available = True
+
+    return plain
 
 
 def _hist(meter: Any, spec: semconv.InstrumentSpec) -> Any:
@@ -208,6 +221,7 @@ def run(telemetry: llmtel.Telemetry, *, quick: bool) -> list[Result]:
         chunks = None if n is None else [object() for _ in range(n)]
         cases = [
             ("llmtel.llm_call", llmtel_case(chunks)),
+            ("llmtel.llm_call, fast path off", without_fastpath(llmtel_case(chunks))),
             ("raw SDK, span + metrics", raw_sdk_case(telemetry, chunks, span=True)),
             ("raw SDK, metrics only", raw_sdk_case(telemetry, chunks, span=False)),
             ("prometheus_client, labels()", prometheus_client_case(chunks, bound=False)),

@@ -293,8 +293,11 @@ class LLMCall(_Operation):
 
     # -- recording ----------------------------------------------------------
     def _record(self, duration: float) -> None:
+        # _fastpath.record/add/record_many equal instrument.record()/add() per value, with the
+        # per-call SDK work done once (see llmtel/_fastpath.py and docs/performance.md).
         ins = self._handles.instruments
-        ins.active.add(-1, self._active_attrs)
+        record = _fastpath.record
+        _fastpath.add(ins.active, -1, self._active_attrs)
         attrs = self._attrs
         if self.response_model is not None:
             attrs[semconv.RESPONSE_MODEL] = self.response_model
@@ -305,22 +308,22 @@ class LLMCall(_Operation):
             err_attrs = attrs
         ttfc = self.time_to_first_chunk
         if self.role == "client":
-            ins.client_duration.record(duration, err_attrs)
+            record(ins.client_duration, duration, err_attrs)
             if ttfc is not None:
-                ins.client_ttfc.record(ttfc, err_attrs)
-                # All gaps of the call in one aggregation step (plain record() per gap as fallback).
+                record(ins.client_ttfc, ttfc, err_attrs)
+                # All gaps of the call in one aggregation step.
                 _fastpath.record_many(ins.client_tpoc, self._gaps, err_attrs)
         else:
-            ins.server_duration.record(duration, err_attrs)
+            record(ins.server_duration, duration, err_attrs)
             if ok and ttfc is not None:
-                ins.server_ttft.record(ttfc, attrs)
+                record(ins.server_ttft, ttfc, attrs)
                 output = self.output_tokens if self.output_tokens else self._chunks
                 if output and output > 1:
-                    ins.server_tpot.record((duration - ttfc) / (output - 1), attrs)
+                    record(ins.server_tpot, (duration - ttfc) / (output - 1), attrs)
         if self.input_tokens is not None:
-            ins.client_tokens.record(self.input_tokens, {**attrs, semconv.TOKEN_TYPE: "input"})
+            record(ins.client_tokens, self.input_tokens, {**attrs, semconv.TOKEN_TYPE: "input"})
         if self.output_tokens is not None:
-            ins.client_tokens.record(self.output_tokens, {**attrs, semconv.TOKEN_TYPE: "output"})
+            record(ins.client_tokens, self.output_tokens, {**attrs, semconv.TOKEN_TYPE: "output"})
         if self.role == "client" and (self.input_tokens or self.output_tokens):
             cost = self._handles.prices.cost(
                 self.response_model or self.model,
@@ -330,7 +333,7 @@ class LLMCall(_Operation):
                 cache_creation_input_tokens=self.cache_creation_input_tokens or 0,
             )
             if cost is not None and math.isfinite(cost):
-                ins.cost.add(cost, attrs)
+                _fastpath.add(ins.cost, cost, attrs)
 
     def _final_span_attributes(self) -> dict[str, Any]:
         attrs: dict[str, Any] = {}

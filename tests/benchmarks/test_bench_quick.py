@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 IMPLEMENTATIONS = [
     "llmtel.llm_call",
+    "llmtel.llm_call, fast path off",
     "raw SDK, span + metrics",
     "raw SDK, metrics only",
     "prometheus_client, labels()",
@@ -61,12 +62,16 @@ def test_quick_mode_prints_every_row(tmp_path: Path) -> None:
     assert expected <= keys, f"missing rows: {sorted(expected - keys)}"
 
     for row in rows:
+        # Per-chunk rows are differences of two noisy medians: with llmtel's sub-µs chunk cost a quick run
+        # on a busy machine can give a negative difference, so only finiteness is asserted for them.
+        derived = row["group"] == "per streamed chunk"
         for field in ("median", "low", "high"):
             value = row[field]
-            assert isinstance(value, float | int) and math.isfinite(value) and value > 0, (row, field)
+            assert isinstance(value, float | int) and math.isfinite(value), (row, field)
+            assert derived or value > 0, (row, field)
         assert row["low"] <= row["median"] <= row["high"], row
         if row["ratio"] is not None:
-            assert math.isfinite(row["ratio"]) and row["ratio"] > 0, row
+            assert math.isfinite(row["ratio"]) and (derived or row["ratio"] > 0), row
     # Timings are per call in seconds: anything outside 10 ns .. 60 s is a harness bug, not noise.
     for row in rows:
         if row["unit"] in ("µs", "ms"):

@@ -10,6 +10,7 @@ the plain path and still give equal results.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -64,16 +65,19 @@ def _points(reader: InMemoryMetricReader) -> list[dict[str, Any]]:
                     point = {
                         "name": metric.name,
                         "attributes": dict(p.attributes or {}),
-                        "count": p.count,
-                        "sum": p.sum,
-                        "min": p.min,
-                        "max": p.max,
+                        "count": getattr(p, "count", None),
+                        "sum": getattr(p, "sum", None),
+                        "min": getattr(p, "min", None),
+                        "max": getattr(p, "max", None),
                         "exemplars": sorted(
                             (e.value, e.trace_id, e.span_id, tuple(sorted((e.filtered_attributes or {}).items())))
                             for e in p.exemplars
                         ),
                     }
-                    if hasattr(p, "bucket_counts"):
+                    if not hasattr(p, "count"):  # a sum
+                        point = {"name": metric.name, "attributes": dict(p.attributes or {}), "value": p.value,
+                                 "exemplars": point["exemplars"]}  # fmt: skip
+                    elif hasattr(p, "bucket_counts"):
                         point["bucket_counts"] = tuple(p.bucket_counts)
                         point["explicit_bounds"] = tuple(p.explicit_bounds)
                     else:  # exponential histogram
@@ -95,21 +99,37 @@ def _compare(
     expect_fast: bool = True,
     collects: int = 2,
     random_reservoir: bool = False,
+    kind: str = "histogram",
 ) -> list[dict[str, Any]]:
-    """Feed ``batches`` plain into one pipeline and via record_many into another; assert equal points."""
-    _, plain_readers, plain_h = make()
-    _, fast_readers, fast_h = make()
+    """Feed ``batches`` plain into one pipeline and via the fast path into another; assert equal points.
+
+    ``kind``: "histogram" (record_many), "counter" or "updown" (add, one call per value).
+    """
+    pipelines = [make(), make()]
+    if kind != "histogram":
+        for i, (provider, readers, _) in enumerate(pipelines):
+            meter = provider.get_meter("t")
+            counter = meter.create_counter("c") if kind == "counter" else meter.create_up_down_counter("c")
+            pipelines[i] = (provider, readers, counter)
+    (_, plain_readers, plain_i), (_, fast_readers, fast_i) = pipelines
     plain_out: list[list[dict[str, Any]]] = []
     fast_out: list[list[dict[str, Any]]] = []
-    for _ in range(collects):  # second round checks accumulation (cumulative) and reset (delta)
-        for values, attrs in batches:
-            with tracer.start_as_current_span("call"):
-                for value in values:
-                    plain_h.record(value, attrs)
-                assert _fastpath.record_many(fast_h, values, attrs) is expect_fast
+    for round_no in range(collects):  # later rounds: accumulation (cumulative), reset (delta), cached plans
+        for instrument, fast in ((plain_i, False), (fast_i, True)):
+            random.seed(round_no)  # sampling reservoirs draw the same numbers on both sides
+            for values, attrs in batches:
+                with tracer.start_as_current_span("call"):
+                    if not fast:
+                        for value in values:
+                            (instrument.record if kind == "histogram" else instrument.add)(value, attrs)
+                    elif kind == "histogram":
+                        assert _fastpath.record_many(instrument, values, attrs) is expect_fast
+                    else:
+                        for value in values:
+                            assert _fastpath.add(instrument, value, attrs) is expect_fast
         plain_out += [_points(r) for r in plain_readers]
         fast_out += [_points(r) for r in fast_readers]
-    # Exemplars carry different span ids per pipeline run: compare them structurally, values exactly.
+    # Exemplars carry different span ids per pipeline: compare them structurally, values exactly.
     for plain, fast in zip(plain_out, fast_out, strict=True):
         assert len(plain) == len(fast) > 0
         for p, f in zip(plain, fast, strict=True):
@@ -207,6 +227,40 @@ def test_fallback_non_sdk_instrument() -> None:
     histogram = NoOpMeterProvider().get_meter("t").create_histogram("h")
     assert _fastpath.record_many(histogram, VALUES, ATTRS) is False
     assert _fastpath.record_many(histogram, [], ATTRS) is True
+
+
+def test_single_values_and_plan_cache(tracer: trace.Tracer) -> None:
+    # One value per call, many calls into the same series: the path llmtel takes for durations and tokens.
+    batches = [([v], ATTRS) for v in VALUES] + [([v], {**ATTRS, "gen_ai.token.type": "input"}) for v in VALUES[:5]]
+    _compare(tracer, batches, collects=3)
+
+
+def test_equal_values_of_different_types_stay_apart(tracer: trace.Tracer) -> None:
+    # The SDK keeps 1, 1.0 and True apart; a plan cache keyed on equal tuples must too.
+    batches = [(VALUES[:3], {"n": 1}), (VALUES[3:6], {"n": 1.0}), (VALUES[6:9], {"n": True}), (VALUES[:2], {})]
+    points = _compare(tracer, batches)
+    assert len(points) == 4
+
+
+def test_unhashable_attribute_values(tracer: trace.Tracer) -> None:
+    _compare(tracer, [(VALUES, {**ATTRS, "tags": ["a", "b"]}), (VALUES[:4], {**ATTRS, "tags": ["a", "b"]})])
+
+
+@pytest.mark.parametrize("kind", ["counter", "updown"])
+def test_sums_equal_to_plain_path(tracer: trace.Tracer, kind: str) -> None:
+    amounts = [1, 0.25, 0.1, 3, 0.1 + 0.2, 1e-7] if kind == "counter" else [1, -1, 0.5, -0.25, 1, -1]
+    batches = [(amounts, ATTRS), (amounts[:3], {**ATTRS, "gen_ai.request.model": "other"})]
+    _compare(tracer, batches, kind=kind, collects=3)
+
+
+def test_counter_rejects_negative_like_the_sdk() -> None:
+    provider, (reader, _), _ = _pipeline()
+    counter = provider.get_meter("t").create_counter("c")
+    assert _fastpath.add(counter, -1.0, ATTRS) is False  # the SDK warns and drops it
+    assert _fastpath.add(counter, math.nan, ATTRS) is False
+    assert _fastpath.add(counter, 2.0, ATTRS) is True
+    (point,) = _points(reader)
+    assert point["value"] == 2.0
 
 
 def _tpoc_point(reader: InMemoryMetricReader) -> Any:
