@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import socket
 import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from bridge_helpers import (
     free_port_range,
     get,
     ids,
+    make_certificate,
     om_families,
     streamed_call,
     text_families,
@@ -91,13 +91,7 @@ def test_basic_auth_needs_user_and_password(monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.fixture
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert, key
+    return make_certificate(tmp_path)
 
 
 def test_tls(monkeypatch: pytest.MonkeyPatch, certificate: tuple[Path, Path]) -> None:

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bridge_helpers import configured, free_port, ids, streamed_call
+from bridge_helpers import configured, free_port, ids, make_certificate, streamed_call
 from opentelemetry import trace
 
 from llmtel import semconv
+from llmtel.endpoint import Endpoint
 from llmtel.naming import prometheus_name
 
 PROMETHEUS = shutil.which("prometheus") or ("/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None)
@@ -29,6 +30,7 @@ pytestmark = [
     pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (apt-get install prometheus)"),
 ]
 
+SECRET = "scrape-secret"
 TTFC = prometheus_name(semconv.spec("gen_ai.client.operation.time_to_first_chunk"))
 
 
@@ -54,19 +56,37 @@ def _wait_ready(base: str, process: subprocess.Popen[bytes], log: Path, deadline
     raise AssertionError(f"prometheus not ready:\n{log.read_text()[-3000:]}")
 
 
+class Prom:
+    """A running Prometheus and the files that tell it what to scrape."""
+
+    def __init__(self, base: str, targets: Path, secure_targets: Path, cert: Path, key: Path) -> None:
+        self.base, self.targets, self.secure_targets, self.cert, self.key = base, targets, secure_targets, cert, key
+
+
 @pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """Prometheus on 127.0.0.1, its own TSDB dir; stopped by PID even when the test fails."""
+def prometheus(tmp_path: Path) -> Iterator[Prom]:
+    """Prometheus on 127.0.0.1, its own TSDB dir; stopped by PID even when the test fails.
+
+    Two jobs: ``llmtel`` (plain HTTP) and ``llmtel-secure`` (HTTPS + basic auth); the targets are
+    filled in by the test (file_sd, re-read every second).
+    """
+    cert, key = make_certificate(tmp_path)
     config = tmp_path / "prometheus.yml"
     port = free_port()
     log = tmp_path / "prometheus.log"
-    # The scrape target is filled in by the test (file_sd re-read every second).
-    targets = tmp_path / "targets.json"
+    targets, secure_targets = tmp_path / "targets.json", tmp_path / "secure.json"
     targets.write_text("[]")
+    secure_targets.write_text("[]")
     config.write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        "scrape_configs:\n  - job_name: llmtel\n    scrape_interval: 1s\n"
-        f"    file_sd_configs:\n      - files: ['{targets}']\n        refresh_interval: 1s\n"
+        "scrape_configs:\n"
+        "  - job_name: llmtel\n"
+        f"    file_sd_configs: [{{files: ['{targets}'], refresh_interval: 1s}}]\n"
+        "  - job_name: llmtel-secure\n"
+        "    scheme: https\n"
+        f"    basic_auth: {{username: prom, password: {SECRET}}}\n"
+        f"    tls_config: {{ca_file: '{cert}'}}\n"
+        f"    file_sd_configs: [{{files: ['{secure_targets}'], refresh_interval: 1s}}]\n"
     )
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -78,7 +98,7 @@ def prometheus(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_ready(base, process, log, time.monotonic() + 30)
-        yield base, targets
+        yield Prom(base, targets, secure_targets, cert, key)
     finally:
         process.terminate()
         try:
@@ -88,8 +108,14 @@ def prometheus(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             process.wait(timeout=10)
 
 
-def test_prometheus_stores_the_ttfc_exemplar_of_the_calls_span(prometheus: tuple[str, Path]) -> None:
-    base, targets = prometheus
+def _exemplars(base: str, selector: str) -> list[Any]:
+    now = time.time()
+    data = _api(base, "/api/v1/query_exemplars", query=selector, start=str(now - 300), end=str(now + 60))
+    return [e for series in data for e in series["exemplars"]]
+
+
+def test_prometheus_stores_the_ttfc_exemplar_of_the_calls_span(prometheus: Prom) -> None:
+    base = prometheus.base
     started = time.monotonic()
     with configured(service_name="bridge-it") as telemetry:
         tracer = trace.get_tracer("bridge-test")
@@ -97,30 +123,38 @@ def test_prometheus_stores_the_ttfc_exemplar_of_the_calls_span(prometheus: tuple
             call = streamed_call(ttfc=0.05)
         trace_id, span_id = ids(call)
         endpoint = telemetry.endpoint
-        assert endpoint is not None
-        targets.write_text(json.dumps([{"targets": [f"127.0.0.1:{endpoint.port}"]}]))
+        assert endpoint is not None and telemetry.bridge is not None
+        # A second endpoint on the same bridge, over HTTPS with basic auth: a second scraper too.
+        secure = Endpoint(
+            "127.0.0.1", 0, registry=telemetry.bridge.registry, trace_store=None,
+            basic_auth=f"prom:{SECRET}", tls_cert=str(prometheus.cert), tls_key=str(prometheus.key),
+        )  # fmt: skip
+        try:
+            prometheus.targets.write_text(json.dumps([{"targets": [f"127.0.0.1:{endpoint.port}"]}]))
+            prometheus.secure_targets.write_text(json.dumps([{"targets": [f"127.0.0.1:{secure.port}"]}]))
+            plain: list[Any] = []
+            tls: list[Any] = []
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline and not (plain and tls):
+                plain = plain or _exemplars(base, f'{TTFC}_bucket{{job="llmtel"}}')
+                tls = tls or _exemplars(base, f'{TTFC}_bucket{{job="llmtel-secure"}}')
+                if not (plain and tls):
+                    time.sleep(0.5)
+            elapsed = time.monotonic() - started
+            assert plain, "no exemplar reached Prometheus within 40 s"
+            assert {(e["labels"]["trace_id"], e["labels"]["span_id"]) for e in plain} == {(trace_id, span_id)}
+            assert float(plain[0]["value"]) == pytest.approx(call.time_to_first_chunk)
+            # Both scrapers got it: the bridge keeps exemplars across scrapes.
+            assert {(e["labels"]["trace_id"], e["labels"]["span_id"]) for e in tls} == {(trace_id, span_id)}
 
-        found: list[Any] = []
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline and not found:
-            now = time.time()
-            data = _api(
-                base, "/api/v1/query_exemplars", query=f"{TTFC}_bucket", start=str(now - 300), end=str(now + 60)
-            )
-            found = [e for series in data for e in series["exemplars"]]
-            if not found:
-                time.sleep(0.5)
-        assert found, "no exemplar reached Prometheus within 40 s"
-        assert {(e["labels"]["trace_id"], e["labels"]["span_id"]) for e in found} == {(trace_id, span_id)}
-        assert float(found[0]["value"]) == pytest.approx(call.time_to_first_chunk)
-
-        query = f"histogram_quantile(0.5, sum by (le) ({TTFC}_bucket))"
-        result = _api(base, "/api/v1/query", query=query)["result"]
-        assert result, query
-        median = float(result[0]["value"][1])
-        # One observation of ~0.05 s in the (0.04, 0.06] bucket: linear interpolation gives 0.05.
-        assert 0.04 <= median <= 0.06, median
-        # The up metric says the scrape (OpenMetrics, with exemplars) succeeded.
-        up = _api(base, "/api/v1/query", query="up")["result"]
-        assert [r["value"][1] for r in up] == ["1"]
-    print(f"real Prometheus test: exemplar found after {time.monotonic() - started:.1f} s")
+            query = f'histogram_quantile(0.5, sum by (le) ({TTFC}_bucket{{job="llmtel"}}))'
+            result = _api(base, "/api/v1/query", query=query)["result"]
+            assert result, query
+            median = float(result[0]["value"][1])
+            # One observation of ~0.05 s in the (0.04, 0.06] bucket: linear interpolation gives ~0.05.
+            assert 0.04 <= median <= 0.06, median
+            up = {r["metric"]["job"]: r["value"][1] for r in _api(base, "/api/v1/query", query="up")["result"]}
+            assert up == {"llmtel": "1", "llmtel-secure": "1"}
+        finally:
+            secure.close()
+    print(f"real Prometheus test: exemplars stored after {elapsed:.1f} s")
