@@ -117,7 +117,10 @@ def _sampler(name: str, arg: float | None) -> sampling.Sampler:
 def _entry_point(group: str, name: str) -> Any:
     for ep in entry_points(group=group):
         if ep.name == name:
-            return ep.load()
+            try:
+                return ep.load()
+            except ImportError as exc:  # an optional extra that is not installed
+                raise ConfigurationError(f"exporter {name!r} cannot be loaded: {exc}") from exc
     available = sorted({ep.name for ep in entry_points(group=group)} | set(_BRIDGE_NAMES) | {"otlp", "none"})
     raise ConfigurationError(f"unknown exporter {name!r} in {group}; installed: {', '.join(available)}")
 
