@@ -319,7 +319,8 @@ class Endpoint:
             except ConfigurationError as exc:
                 logger.error("llmtel: forked worker has no endpoint: %s", exc)
         else:
-            logger.warning(
+            # info, not warning: pools and data-loader workers fork too, and are fine unserved.
+            logger.info(
                 "llmtel: process %d was forked after configure(); its metrics are not served. "
                 "Set prometheus_workers (LLMTEL_PROMETHEUS_WORKERS) to the number of workers, "
                 "or call llmtel.configure() in each worker (docs/multiprocess.md).",
