@@ -36,6 +36,11 @@ def aclient(server: FakeOpenAI, **kwargs: Any) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=server.base_url, api_key="test-key", **kwargs)
 
 
+def helpers(c: openai.OpenAI) -> Any:
+    """Where .stream()/.parse() live: chat.completions, or beta.chat.completions before openai 1.92."""
+    return c.chat.completions if hasattr(c.chat.completions, "stream") else c.beta.chat.completions
+
+
 def only_span(cap: Capture) -> Any:
     spans = cap.spans()
     assert len(spans) == 1, [s.name for s in spans]
@@ -238,7 +243,7 @@ def test_with_streaming_response(fake_openai: FakeOpenAI, llmtel_capture: Captur
 
 
 def test_stream_helper(fake_openai: FakeOpenAI, llmtel_capture: Capture) -> None:
-    with client(fake_openai).chat.completions.stream(
+    with helpers(client(fake_openai)).stream(
         model="gpt-4o-mini", messages=MESSAGES, stream_options={"include_usage": True}
     ) as stream:
         deltas = [e.delta for e in stream if e.type == "content.delta"]
@@ -256,9 +261,7 @@ def test_parse_structured_output(fake_openai: FakeOpenAI, llmtel_capture: Captur
     class Answer(BaseModel):
         answer: str
 
-    completion = client(fake_openai).chat.completions.parse(
-        model="gpt-4o-mini", messages=MESSAGES, response_format=Answer
-    )
+    completion = helpers(client(fake_openai)).parse(model="gpt-4o-mini", messages=MESSAGES, response_format=Answer)
     assert completion.choices[0].message.parsed == Answer(answer="".join(WORDS))
     a = only_span(llmtel_capture).attributes
     assert a["gen_ai.output.type"] == "json"
@@ -496,7 +499,7 @@ def test_contrib_openai_v2_wins_whatever_the_order(
 def test_real_contrib_openai_v2_wins(fake_openai: FakeOpenAI, llmtel_capture: Capture) -> None:
     contrib = pytest.importorskip(
         "opentelemetry.instrumentation.openai_v2",
-        reason="opentelemetry-instrumentation-openai-v2 is not installed (the fake-wrapper test covers the rule)",
+        reason="openai-v2 not importable: not installed, or 2.4b0 missing httpx (openai 3 uses httpx2)",
     )
     instrumentor = contrib.OpenAIInstrumentor()
     instrumentor.instrument(
@@ -509,7 +512,7 @@ def test_real_contrib_openai_v2_wins(fake_openai: FakeOpenAI, llmtel_capture: Ca
         instrumentor.uninstrument()
     spans = llmtel_capture.spans()
     assert len(spans) == 1  # one span for the call: contrib's
-    assert spans[0].instrumentation_scope.name.startswith("opentelemetry.instrumentation.openai_v2")
+    assert spans[0].instrumentation_scope.name != "llmtel"  # contrib's (its own or util-genai's scope)
     durations = llmtel_capture.points(DURATION)
     assert len(durations) == 1 and durations[0].count == 1  # recorded once, not twice
 

@@ -65,7 +65,8 @@ class Settings:
 
 
 # -- contrib detection ------------------------------------------------------------
-_contrib_cache: dict[int, bool] = {}
+# id(class attribute) -> (that attribute, contrib's?): the attribute is kept so its id cannot be reused.
+_contrib_cache: dict[int, tuple[Any, bool]] = {}
 _contrib_logged = False
 
 
@@ -92,13 +93,14 @@ def contrib_owns(instance: Any, method: str) -> bool:
         attr = klass.__dict__.get(method)
         if attr is None:
             continue
-        key = id(attr)
-        owned = _contrib_cache.get(key)
-        if owned is None:
+        cached = _contrib_cache.get(id(attr))
+        if cached is not None and cached[0] is attr:
+            owned = cached[1]
+        else:
             owned = any(m.startswith(CONTRIB_MODULE) for m in _wrapper_modules(attr))
             if len(_contrib_cache) > 256:
                 _contrib_cache.clear()
-            _contrib_cache[key] = owned
+            _contrib_cache[id(attr)] = (attr, owned)
         if owned and not _contrib_logged:
             _contrib_logged = True
             logger.info(
