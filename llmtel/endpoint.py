@@ -75,6 +75,10 @@ class _Server(ThreadingHTTPServer):
         return conn, address
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class _Filtered:
     """A registry view without the families the bridge already served (never a series twice)."""
 
@@ -257,7 +261,6 @@ class Endpoint:
             "auth": _basic_auth(basic_auth),
             "tls": _tls_context(tls_cert, tls_key),
         }
-        self._owner_pid = os.getpid()
         self._bind()
         _live.add(self)
 
@@ -269,7 +272,7 @@ class Endpoint:
         server: _Server | None = None
         for port in candidates:
             try:
-                server = _Server((host, port), _Handler)
+                server = (_Server6 if ":" in host else _Server)((host, port), _Handler)
                 break
             except OSError as exc:
                 error = exc

@@ -213,3 +213,16 @@ def test_endpoint_options_as_configure_keywords() -> None:
         assert status == 200
         [sample] = text_families(body.decode())["llmtel_cache_requests"].samples
         assert sample.labels["service_name"] == "kw"
+
+
+def test_ipv6_loopback() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 in this kernel")
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:
+        pytest.skip(f"::1 not usable here: {exc}")
+    with configured(prometheus_host="::1") as telemetry:
+        assert telemetry.endpoint_url is not None and telemetry.endpoint_url.startswith("http://[::1]:")
+        assert get(f"{telemetry.endpoint_url}/health")[0] == 200
