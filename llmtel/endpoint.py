@@ -355,6 +355,16 @@ class Endpoint:
         scheme = "https" if self._settings["tls"] is not None else "http"
         return f"{scheme}://{host}:{self.port}"
 
+    @property
+    def metrics_path(self) -> str:
+        """The scrape path (``prometheus_path``, ``/metrics`` by default)."""
+        return str(self._settings["metrics_path"])
+
+    @property
+    def metrics_url(self) -> str:
+        """The scrape URL, e.g. ``http://127.0.0.1:9464/metrics``."""
+        return f"{self.url}{self.metrics_path}"
+
     def close(self) -> None:
         """Stop serving and release the port."""
         server, self._server = self._server, None

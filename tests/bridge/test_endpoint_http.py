@@ -59,6 +59,8 @@ def test_custom_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLMTEL_PROMETHEUS_PATH", "/internal/prom")
     with configured() as telemetry:
         base = telemetry.endpoint_url
+        assert telemetry.endpoint is not None
+        assert telemetry.endpoint.metrics_url == f"{base}/internal/prom"
         assert get(f"{base}/internal/prom")[0] == 200
         assert get(f"{base}/metrics")[0] == 404
 
