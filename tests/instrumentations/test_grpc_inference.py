@@ -7,10 +7,12 @@ time (no generated code, no grpcio-tools): ``llmtel.test.Generator`` with a unar
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent import futures
+from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
@@ -279,3 +281,124 @@ def test_uninstrumented_server_records_nothing(llmtel_capture: Capture) -> None:
     finally:
         running.channel.close()
     assert SERVER_DURATION not in llmtel_capture.metric_names()
+
+
+# -- grpc.aio servers -------------------------------------------------------------------------
+class AioGenerator:
+    """Async servicer: an async-generator stream, a write()-style stream and a unary method."""
+
+    async def generate(self, request: Any, context: Any) -> Any:
+        if request.fail:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "no capacity")
+        return Response(text="hi", token_ids=[1, 2, 3])
+
+    async def generate_stream(self, request: Any, context: Any) -> Any:
+        for i in range(request.max_tokens // 2):
+            await asyncio.sleep(STEP)
+            yield Response(text=f"t{i}", token_ids=[i, i])
+
+    async def generate_written(self, request: Any, context: Any) -> None:
+        for i in range(request.max_tokens // 2):
+            await asyncio.sleep(STEP)
+            await context.write(Response(text=f"t{i}", token_ids=[i, i]))
+
+
+@asynccontextmanager
+async def _aio_server(capture: Capture, *, with_contrib: bool) -> AsyncIterator[Any]:
+    from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorServer
+
+    contrib = GrpcAioInstrumentorServer()
+    if with_contrib:
+        contrib.instrument(tracer_provider=capture.telemetry.tracer_provider)
+    ours = GrpcInferenceInstrumentor()
+    ours.instrument(methods={**METHODS, f"{SERVICE}/Written": METHODS[f"{SERVICE}/Generate*"]})
+    servicer = AioGenerator()
+    opts = {"request_deserializer": Request.FromString, "response_serializer": Response.SerializeToString}
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "llmtel.test.Generator",
+                {
+                    "Generate": grpc.unary_unary_rpc_method_handler(servicer.generate, **opts),
+                    "GenerateStream": grpc.unary_stream_rpc_method_handler(servicer.generate_stream, **opts),
+                    "Written": grpc.unary_stream_rpc_method_handler(servicer.generate_written, **opts),
+                },
+            ),
+        )
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield channel
+    finally:
+        await channel.close()
+        await server.stop(None)
+        ours.uninstrument()
+        if with_contrib:
+            contrib.uninstrument()
+
+
+@pytest.fixture
+async def aio_service(llmtel_capture: Capture) -> AsyncIterator[Any]:
+    """A grpc.aio server with contrib's aio server instrumentation and llmtel_grpc."""
+    async with _aio_server(llmtel_capture, with_contrib=True) as channel:
+        yield channel
+
+
+def _aio_stream(channel: Any, name: str, request: Any) -> Any:
+    return channel.unary_stream(
+        f"{SERVICE}/{name}", request_serializer=Request.SerializeToString, response_deserializer=Response.FromString
+    )(request, timeout=5)
+
+
+async def test_aio_async_generator_stream(aio_service: Any, llmtel_capture: Capture) -> None:
+    replies = [r async for r in _aio_stream(aio_service, "GenerateStream", Request(model="tiny", max_tokens=8))]
+    assert len(replies) == 4
+    a = attrs()
+    assert llmtel_capture.count(SERVER_DURATION, a) == 1
+    assert llmtel_capture.count(TTFT, a) == 1
+    assert llmtel_capture.count(TPOT, a) == 1
+    assert llmtel_capture.sum(TOKENS, {**a, "gen_ai.token.type": "output"}) == 8
+    assert STEP * 0.8 <= llmtel_capture.sum(TTFT, a)
+    llm = [s for s in llmtel_capture.spans() if s.name == "chat tiny"]
+    rpc = [s for s in llmtel_capture.spans() if s.kind is SpanKind.SERVER]
+    assert len(llm) == 1 and len(rpc) == 1
+    assert llm[0].parent is not None and llm[0].parent.span_id == rpc[0].context.span_id
+
+
+async def test_aio_write_style_stream(llmtel_capture: Capture) -> None:
+    # contrib's aio server interceptor only handles async-generator streams, so this runs without it.
+    async with _aio_server(llmtel_capture, with_contrib=False) as channel:
+        written = [r async for r in _aio_stream(channel, "Written", Request(model="tiny", max_tokens=6))]
+    assert len(written) == 3
+    a = attrs()
+    assert llmtel_capture.count(TTFT, a) == 1
+    assert llmtel_capture.count(TPOT, a) == 1
+    assert llmtel_capture.sum(TOKENS, {**a, "gen_ai.token.type": "output"}) == 6
+
+
+async def test_aio_unary_and_abort(aio_service: Any, llmtel_capture: Capture) -> None:
+    unary = aio_service.unary_unary(
+        f"{SERVICE}/Generate", request_serializer=Request.SerializeToString, response_deserializer=Response.FromString
+    )
+    assert (await unary(Request(model="tiny"), timeout=5)).text == "hi"
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await unary(Request(model="tiny", fail=True), timeout=5)
+    assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    errors = {p.attributes.get("error.type"): p.count for p in llmtel_capture.points(SERVER_DURATION)}
+    assert errors == {None: 1, "RESOURCE_EXHAUSTED": 1}
+    assert TTFT not in llmtel_capture.metric_names()
+
+
+async def test_aio_client_cancels(aio_service: Any, llmtel_capture: Capture) -> None:
+    call = _aio_stream(aio_service, "GenerateStream", Request(model="tiny", max_tokens=400))
+    await call.read()
+    call.cancel()
+    deadline = time.time() + 5
+    while "chat tiny" not in [s.name for s in llmtel_capture.spans()] and time.time() < deadline:
+        await asyncio.sleep(0.05)
+    span = next(s for s in llmtel_capture.spans() if s.name == "chat tiny")
+    assert span.attributes["error.type"] == "CANCELLED"
+    assert 2 <= span.attributes["gen_ai.usage.output_tokens"] < 400

@@ -24,14 +24,17 @@ server yourself.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import fnmatch
+import inspect
 import logging
 import os
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
@@ -39,12 +42,25 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 import llmtel
 from llmtel._errors import guarded
 
-__all__ = ["GrpcInferenceInstrumentor", "InferenceMethod", "InferenceServerInterceptor", "server_interceptor"]
+__all__ = [
+    "AioInferenceServerInterceptor",
+    "GrpcInferenceInstrumentor",
+    "InferenceMethod",
+    "InferenceServerInterceptor",
+    "aio_server_interceptor",
+    "server_interceptor",
+]
 __version__ = "0.1.0"
 
 logger = logging.getLogger("llmtel_grpc")
 
 _instruments = ("grpcio >= 1.60, < 2",)
+
+# wrapt 2 types ObjectProxy as a generic; wrapt 1 cannot subscript it at run time.
+if TYPE_CHECKING:
+    _Proxy = wrapt.ObjectProxy[Any]
+else:
+    _Proxy = wrapt.ObjectProxy
 
 #: A way to read a value from a protobuf message: a dotted field path (a repeated
 #: field gives its length, so ``"token_ids"`` counts tokens) or a callable.
@@ -234,6 +250,97 @@ def _wrap_stream(behavior: Callable[..., Any], spec: InferenceMethod, method: st
     return server_stream
 
 
+def _wrap_unary_async(behavior: Callable[..., Any], spec: InferenceMethod, method: str) -> Callable[..., Any]:
+    async def unary(request: Any, context: Any) -> Any:
+        call = None
+        with guarded("llmtel_grpc start call"):
+            call = _ServerCall(spec, method, request, stream=False)
+        if call is None:
+            return await behavior(request, context)
+        token = call.attach()
+        try:
+            response = await behavior(request, context)
+        except BaseException as exc:
+            call.finish(exc, context, error="CANCELLED" if isinstance(exc, asyncio.CancelledError) else None)
+            raise
+        finally:
+            _detach(token)
+        call.on_response(response, chunk=False)
+        call.finish(None, context)
+        return response
+
+    return unary
+
+
+class _WritingContext(_Proxy):
+    """A ``grpc.aio`` servicer context whose ``write()`` is timed (handlers that stream by writing)."""
+
+    def __init__(self, context: Any, call: _ServerCall) -> None:
+        super().__init__(context)
+        self._self_call = call
+
+    async def write(self, message: Any) -> None:
+        await self.__wrapped__.write(message)
+        self._self_call.on_response(message, chunk=True)
+
+
+def _wrap_stream_async(behavior: Callable[..., Any], spec: InferenceMethod, method: str) -> Callable[..., Any]:
+    if not inspect.isasyncgenfunction(behavior):
+        # A coroutine handler that streams with ``await context.write(...)``.
+        async def writer(request: Any, context: Any) -> Any:
+            call = None
+            with guarded("llmtel_grpc start call"):
+                call = _ServerCall(spec, method, request, stream=True)
+            if call is None:
+                return await behavior(request, context)
+            token = call.attach()
+            try:
+                result = await behavior(request, _WritingContext(context, call))
+            except BaseException as exc:
+                call.finish(exc, context, error="CANCELLED" if isinstance(exc, asyncio.CancelledError) else None)
+                raise
+            finally:
+                _detach(token)
+            call.finish(None, context)
+            return result
+
+        return writer
+
+    async def server_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+        call = None
+        with guarded("llmtel_grpc start call"):
+            call = _ServerCall(spec, method, request, stream=True)
+        if call is None:
+            async for response in behavior(request, context):
+                yield response
+            return
+        try:
+            token = call.attach()
+            try:
+                responses = behavior(request, context).__aiter__()
+            finally:
+                _detach(token)
+            while True:
+                token = call.attach()
+                try:
+                    response = await responses.__anext__()
+                except StopAsyncIteration:
+                    break
+                finally:
+                    _detach(token)
+                call.on_response(response, chunk=True)
+                yield response
+        except (GeneratorExit, asyncio.CancelledError):
+            call.finish(None, context, error="CANCELLED")
+            raise
+        except BaseException as exc:
+            call.finish(exc, context)
+            raise
+        call.finish(None, context)
+
+    return server_stream
+
+
 class InferenceServerInterceptor:
     """A ``grpc.ServerInterceptor`` that records inference methods through llmtel.
 
@@ -259,17 +366,28 @@ class InferenceServerInterceptor:
             self._cache[method] = spec
         return spec
 
-    def intercept_service(self, continuation: Callable[[Any], Any], handler_call_details: Any) -> Any:
-        handler = continuation(handler_call_details)
+    def _wrap(self, handler: Any, handler_call_details: Any, *, aio: bool) -> Any:
         method = getattr(handler_call_details, "method", None) or ""
         spec = self.match(method) if handler is not None else None
-        if spec is None:
+        if spec is None or handler.request_streaming:
             return handler
-        if handler.unary_stream is not None and not handler.request_streaming:
-            return handler._replace(unary_stream=_wrap_stream(handler.unary_stream, spec, method))
-        if handler.unary_unary is not None and not handler.request_streaming:
-            return handler._replace(unary_unary=_wrap_unary(handler.unary_unary, spec, method))
+        if handler.unary_stream is not None:
+            wrap_stream = _wrap_stream_async if aio else _wrap_stream
+            return handler._replace(unary_stream=wrap_stream(handler.unary_stream, spec, method))
+        if handler.unary_unary is not None:
+            wrap_unary = _wrap_unary_async if aio else _wrap_unary
+            return handler._replace(unary_unary=wrap_unary(handler.unary_unary, spec, method))
         return handler
+
+    def intercept_service(self, continuation: Callable[[Any], Any], handler_call_details: Any) -> Any:
+        return self._wrap(continuation(handler_call_details), handler_call_details, aio=False)
+
+
+class AioInferenceServerInterceptor(InferenceServerInterceptor):
+    """The ``grpc.aio`` counterpart (async-generator handlers and handlers that ``await context.write()``)."""
+
+    async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]], handler_call_details: Any) -> Any:
+        return self._wrap(await continuation(handler_call_details), handler_call_details, aio=True)
 
 
 def _interceptor_class() -> type:
@@ -282,6 +400,14 @@ def _interceptor_class() -> type:
 def server_interceptor(methods: Mapping[str, InferenceMethod]) -> Any:
     """An interceptor to pass to ``grpc.server(interceptors=[...])`` yourself."""
     return _interceptor_class()(methods)
+
+
+def aio_server_interceptor(methods: Mapping[str, InferenceMethod]) -> Any:
+    """An interceptor to pass to ``grpc.aio.server(interceptors=[...])`` yourself."""
+    import grpc.aio
+
+    cls = type("LlmtelAioInferenceInterceptor", (AioInferenceServerInterceptor, grpc.aio.ServerInterceptor), {})
+    return cls(methods)
 
 
 def _truthy(value: str | None) -> bool:
@@ -306,7 +432,7 @@ def methods_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Infe
 
 
 class GrpcInferenceInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Adds :class:`InferenceServerInterceptor` to every ``grpc.server()`` made after ``instrument()``.
+    """Adds llmtel's interceptor to every ``grpc.server()`` and ``grpc.aio.server()`` made after ``instrument()``.
 
     ``instrument(methods={...})`` names the inference methods; without it they
     come from the environment (:func:`methods_from_env`). The interceptor is
@@ -316,34 +442,37 @@ class GrpcInferenceInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """
 
     def __init__(self) -> None:
-        self._original: Any = None
-        self._replacement: Any = None
+        self._patched: list[tuple[Any, str, Any, Any]] = []  # (module, name, original, replacement)
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
 
+    def _patch(self, module: Any, name: str, interceptor: Any) -> None:
+        original = getattr(module, name)
+
+        def server(*args: Any, **server_kwargs: Any) -> Any:
+            if any(entry[3] is server for entry in self._patched):  # a pass-through once uninstrumented
+                server_kwargs["interceptors"] = [*(server_kwargs.get("interceptors") or ()), interceptor]
+            return original(*args, **server_kwargs)
+
+        setattr(module, name, server)
+        self._patched.append((module, name, original, server))
+
     def _instrument(self, **kwargs: Any) -> None:
         import grpc
+        import grpc.aio
 
         methods = kwargs.get("methods")
         methods = dict(methods) if methods is not None else methods_from_env()
         if not methods:
             logger.info("llmtel_grpc: no inference methods configured (LLMTEL_GRPC_INFERENCE_METHODS); nothing to do")
-        interceptor = server_interceptor(methods)
-        original = grpc.server
-
-        def server(*args: Any, **server_kwargs: Any) -> Any:
-            if methods and self._replacement is server:  # a no-op once uninstrumented
-                server_kwargs["interceptors"] = [*(server_kwargs.get("interceptors") or ()), interceptor]
-            return original(*args, **server_kwargs)
-
-        self._original, self._replacement = original, server
-        grpc.server = server
+            return
+        self._patch(grpc, "server", server_interceptor(methods))
+        self._patch(grpc.aio, "server", aio_server_interceptor(methods))
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import grpc
-
-        if grpc.server is self._replacement:
-            grpc.server = self._original
-        # Otherwise someone wrapped grpc.server after us: their wrapper stays, ours turns into a pass-through.
-        self._original = self._replacement = None
+        for module, name, original, replacement in reversed(self._patched):
+            if getattr(module, name) is replacement:
+                setattr(module, name, original)
+            # Otherwise someone wrapped it after us: their wrapper stays, ours turns into a pass-through.
+        self._patched = []
