@@ -79,7 +79,7 @@ class Telemetry:
     @property
     def metrics_url(self) -> str | None:
         """The scrape URL, when the bridge is served."""
-        return f"{self.endpoint.url}/metrics" if self.endpoint and self.bridge else None
+        return self.endpoint.metrics_url if self.endpoint and self.bridge else None
 
 
 _lock = threading.RLock()
@@ -362,8 +362,13 @@ def _build(opts: dict[str, Any], *, from_auto: bool) -> Telemetry:
     except BaseException:
         _close(telemetry, float(opts["shutdown_timeout"]))
         raise
-
+    # Only a configuration that fully succeeded becomes the process-global one (set once per process).
     assert telemetry.meter_provider is not None and telemetry.tracer_provider is not None
+    if telemetry.owns_meter_provider and not _global_set(metrics._internal, "_METER_PROVIDER_SET_ONCE"):
+        metrics.set_meter_provider(telemetry.meter_provider)
+    if telemetry.owns_tracer_provider and not _global_set(trace, "_TRACER_PROVIDER_SET_ONCE"):
+        trace.set_tracer_provider(telemetry.tracer_provider)
+
     handles = _state.build(
         telemetry.meter_provider,
         telemetry.tracer_provider,
@@ -411,8 +416,6 @@ def _build_metrics(
     )
     _owned_ids.add(id(provider))
     telemetry.meter_provider, telemetry.owns_meter_provider = provider, True
-    if not _global_set(metrics._internal, "_METER_PROVIDER_SET_ONCE"):
-        metrics.set_meter_provider(provider)
 
 
 def _build_traces(
@@ -433,8 +436,6 @@ def _build_traces(
         provider = SDKTracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
         _owned_ids.add(id(provider))
         telemetry.owns_tracer_provider = True
-        if not _global_set(trace, "_TRACER_PROVIDER_SET_ONCE"):
-            trace.set_tracer_provider(provider)
     for processor in processors:
         provider.add_span_processor(processor)
     telemetry.tracer_provider = provider
