@@ -1,8 +1,7 @@
 """llmtel_grpc with a real grpc server and client on 127.0.0.1, composed with opentelemetry-instrumentation-grpc.
 
-The test service's message classes are built from a FileDescriptorProto at import
-time (no generated code, no grpcio-tools): ``llmtel.test.Generator`` with a unary
-``Generate``, a server-streaming ``GenerateStream`` and a non-inference ``Health``.
+The test service ``llmtel.test.Generator`` (messages from grpc_messages.py, no generated code) has a
+unary ``Generate``, a server-streaming ``GenerateStream`` and a non-inference ``Health``.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from grpc_messages import Request, Response
 from llmtel_grpc import GrpcInferenceInstrumentor, InferenceMethod, methods_from_env
 from opentelemetry import propagate
 from opentelemetry.instrumentation.grpc import GrpcInstrumentorServer
@@ -32,29 +31,6 @@ TTFT = "gen_ai.server.time_to_first_token"
 TPOT = "gen_ai.server.time_per_output_token"
 TOKENS = "gen_ai.client.token.usage"
 STEP = 0.02  # seconds between streamed messages
-
-
-def _messages() -> tuple[Any, Any]:
-    f = descriptor_pb2.FieldDescriptorProto
-    fdp = descriptor_pb2.FileDescriptorProto(name="llmtel_test_generator.proto", package="llmtel.test", syntax="proto3")
-    req = fdp.message_type.add(name="GenerateRequest")
-    req.field.add(name="model", number=1, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
-    req.field.add(name="prompt_token_ids", number=2, type=f.TYPE_INT32, label=f.LABEL_REPEATED)
-    req.field.add(name="max_tokens", number=3, type=f.TYPE_INT32, label=f.LABEL_OPTIONAL)
-    req.field.add(name="fail", number=4, type=f.TYPE_BOOL, label=f.LABEL_OPTIONAL)
-    resp = fdp.message_type.add(name="GenerateResponse")
-    resp.field.add(name="text", number=1, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
-    resp.field.add(name="token_ids", number=2, type=f.TYPE_INT32, label=f.LABEL_REPEATED)
-    resp.field.add(name="model", number=3, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(fdp)
-    return (
-        message_factory.GetMessageClass(pool.FindMessageTypeByName("llmtel.test.GenerateRequest")),
-        message_factory.GetMessageClass(pool.FindMessageTypeByName("llmtel.test.GenerateResponse")),
-    )
-
-
-Request, Response = _messages()
 
 
 class Generator:

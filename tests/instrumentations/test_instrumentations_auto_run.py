@@ -1,4 +1,8 @@
-"""``opentelemetry-instrument python app.py``: llmtel_openai is found by its entry point, with env vars only."""
+"""``opentelemetry-instrument python app.py``: llmtel_openai and llmtel_grpc found by their entry points, env vars only.
+
+Each test runs a small app that knows nothing about telemetry as a real subprocess under the real
+``opentelemetry-instrument`` launcher and scrapes llmtel's Prometheus endpoint while the app runs.
+"""
 
 from __future__ import annotations
 
@@ -21,12 +25,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from llmtel import semconv
 from llmtel.naming import prometheus_label, prometheus_name
 
-APP = Path(__file__).with_name("app_openai_auto.py")
+OPENAI_APP = Path(__file__).with_name("app_openai_auto.py")
+GRPC_APP = Path(__file__).with_name("app_grpc_auto.py")
 BIN = Path(sys.executable).parent
 INSTRUMENT = BIN / "opentelemetry-instrument"
 DURATION = prometheus_name(semconv.spec("gen_ai.client.operation.duration"))
 TTFC = prometheus_name(semconv.spec("gen_ai.client.operation.time_to_first_chunk"))
 TOKENS = prometheus_name(semconv.spec("gen_ai.client.token.usage"))
+SERVER_DURATION = prometheus_name(semconv.spec("gen_ai.server.request.duration"))
+TTFT = prometheus_name(semconv.spec("gen_ai.server.time_to_first_token"))
+TPOT = prometheus_name(semconv.spec("gen_ai.server.time_per_output_token"))
 MODEL = prometheus_label(semconv.REQUEST_MODEL)
 OPERATION = prometheus_label(semconv.OPERATION_NAME)
 
@@ -47,12 +55,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _app(server: FakeOpenAI, **extra_env: str) -> Iterator[tuple[dict[str, Any], int]]:
+def _app(app: Path, **extra_env: str) -> Iterator[tuple[dict[str, Any], int]]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTEL_", "PYTHONPATH"))}
     env.update(
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        FAKE_OPENAI_BASE_URL=server.base_url,
         OTEL_PYTHON_DISTRO="llmtel",  # opentelemetry-distro may be installed too
         OTEL_PYTHON_CONFIGURATOR="llmtel",
         OTEL_METRICS_EXPORTER="llmtel_prometheus",
@@ -66,13 +73,13 @@ def _app(server: FakeOpenAI, **extra_env: str) -> Iterator[tuple[dict[str, Any],
             filter(None, [env.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"), "openai"])
         )
     proc = subprocess.Popen(
-        [str(INSTRUMENT), sys.executable, str(APP)],
+        [str(INSTRUMENT), sys.executable, str(app)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-        cwd=str(APP.parent),  # not the checkout root (its egg-info would shadow installed entry points)
+        cwd=str(app.parent),  # not the checkout root (its egg-info would shadow installed entry points)
     )
     try:
         assert proc.stdout is not None and proc.stdin is not None
@@ -99,8 +106,8 @@ def _samples(port: int) -> dict[str, list[Any]]:
     return found
 
 
-def test_auto_instrumented_app_serves_genai_metrics(fake_openai: FakeOpenAI) -> None:
-    with _app(fake_openai) as (facts, port):
+def test_openai_app_serves_genai_metrics(fake_openai: FakeOpenAI) -> None:
+    with _app(OPENAI_APP, FAKE_OPENAI_BASE_URL=fake_openai.base_url) as (facts, port):
         assert facts == {"text": "".join(WORDS), "create_is_wrapped": True}
         samples = _samples(port)
     chat = [s for s in samples[f"{DURATION}_count"] if s.labels.get(OPERATION) == "chat"]
@@ -112,10 +119,39 @@ def test_auto_instrumented_app_serves_genai_metrics(fake_openai: FakeOpenAI) -> 
     assert token_sums == {("chat", "input"): 11, ("chat", "output"): len(WORDS), ("embeddings", "input"): 4}
 
 
-def test_disabled_by_entry_point_name(fake_openai: FakeOpenAI) -> None:
-    with _app(fake_openai, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="llmtel_openai") as (facts, port):
+def test_openai_disabled_by_entry_point_name(fake_openai: FakeOpenAI) -> None:
+    with _app(
+        OPENAI_APP, FAKE_OPENAI_BASE_URL=fake_openai.base_url, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="llmtel_openai"
+    ) as (facts, port):
         assert facts == {"text": "".join(WORDS), "create_is_wrapped": False}
         samples = _samples(port)
     assert samples  # the endpoint is up (llmtel itself is configured)...
     assert f"{DURATION}_count" not in samples  # ...but no openai call was recorded
     assert f"{TTFC}_count" not in samples
+
+
+GRPC_ENV = {
+    "LLMTEL_GRPC_INFERENCE_METHODS": "/llmtel.test.Generator/*",
+    "LLMTEL_GRPC_INPUT_TOKENS_FIELD": "prompt_token_ids",
+    "LLMTEL_GRPC_OUTPUT_TOKENS_FIELD": "token_ids",
+    "LLMTEL_GRPC_PROVIDER": "llmtel-test",
+}
+
+
+def test_grpc_server_app_serves_server_metrics() -> None:
+    with _app(GRPC_APP, **GRPC_ENV) as (facts, port):
+        assert facts == {"replies": 3}
+        samples = _samples(port)
+    assert [(s.labels[MODEL], s.value) for s in samples[f"{SERVER_DURATION}_count"]] == [("tiny", 1.0)]
+    assert [s.value for s in samples[f"{TTFT}_count"]] == [1.0]
+    assert [s.value for s in samples[f"{TPOT}_count"]] == [1.0]
+    token_sums = {s.labels["gen_ai_token_type"]: s.value for s in samples[f"{TOKENS}_sum"]}
+    assert token_sums == {"input": 3, "output": 6}
+
+
+def test_grpc_disabled_by_entry_point_name() -> None:
+    with _app(GRPC_APP, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="llmtel_grpc", **GRPC_ENV) as (facts, port):
+        assert facts == {"replies": 3}
+        samples = _samples(port)
+    assert samples
+    assert f"{SERVER_DURATION}_count" not in samples
