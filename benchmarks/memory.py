@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 import llmtel
 from benchmarks import scrape
 from benchmarks.harness import Row
+from llmtel import _state, semconv
 
 
 def _held(setup: Callable[[], Any], work: Callable[[Any], Any]) -> int:
@@ -111,7 +112,7 @@ def run(series: int) -> list[Row]:
     def stock_series(state: tuple[MeterProvider, CollectorRegistry]) -> Any:
         provider, registry = state
         spec = scrape.DURATION
-        histogram = provider.get_meter("llmtel").create_histogram(
+        histogram = provider.get_meter(_state.SCOPE, _state.VERSION, schema_url=semconv.SCHEMA_URL).create_histogram(
             spec.name, spec.unit, spec.description, explicit_bucket_boundaries_advisory=list(spec.buckets or ())
         )
         for i in range(series):

@@ -1,0 +1,213 @@
+"""(5): what an OpenAI instrumentation adds to one fake chat call, per peer, each in its own venv.
+
+    python benchmarks/peers.py --peer llmtel|openai-v2|openlit|traceloop [--rounds 15]
+
+The openai client talks to an in-memory transport (no network, no server
+thread): a canned chat completion, or an SSE stream of 8 content chunks plus
+usage. Instrumentors that can be switched off (``uninstrument()``) are timed
+interleaved with the bare client, round by round; the others (OpenLIT,
+OpenLLMetry) are timed bare first, then initialised and timed again, which is
+weaker (said in the output). Prints one JSON line per scenario.
+
+Standalone on purpose: peers need their own venvs (conflicting OpenTelemetry
+pins), where only this file and the peer are installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import openai
+
+MAJOR = int(openai.__version__.split(".")[0])
+if MAJOR >= 3:  # openai 3 moved to the httpx2 fork
+    import httpx2 as httpx  # type: ignore[import-not-found]
+else:
+    import httpx
+
+MODEL = "gpt-4o-mini"
+CHUNKS = 8
+_BASE = {"id": "chatcmpl-bench", "created": 1, "model": f"{MODEL}-2024-07-18", "system_fingerprint": "fp"}
+_USAGE = {"prompt_tokens": 11, "completion_tokens": CHUNKS, "total_tokens": 11 + CHUNKS}
+_COMPLETION = json.dumps(
+    {
+        **_BASE,
+        "object": "chat.completion",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "word " * CHUNKS}, "finish_reason": "stop"}
+        ],
+        "usage": _USAGE,
+    }
+).encode()
+
+
+def _sse() -> bytes:
+    chunk = {**_BASE, "object": "chat.completion.chunk"}
+    events = [{**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
+    events += [{**chunk, "choices": [{"index": 0, "delta": {"content": "word "}}]} for _ in range(CHUNKS)]
+    events.append({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    events.append({**chunk, "choices": [], "usage": _USAGE})
+    return b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+
+
+_STREAM = _sse()
+
+
+def _handler(request: Any) -> Any:
+    if json.loads(request.content).get("stream"):
+        return httpx.Response(200, content=_STREAM, headers={"content-type": "text/event-stream"})
+    return httpx.Response(200, content=_COMPLETION, headers={"content-type": "application/json"})
+
+
+def _client() -> openai.OpenAI:
+    http = httpx.Client(transport=httpx.MockTransport(_handler))
+    return openai.OpenAI(api_key="sk-bench", base_url="https://api.openai.com/v1", http_client=http, max_retries=0)
+
+
+def _calls(client: openai.OpenAI) -> dict[str, Callable[[], None]]:
+    messages = [{"role": "user", "content": "Say hello"}]
+
+    def plain() -> None:
+        client.chat.completions.create(model=MODEL, messages=messages)  # type: ignore[arg-type]
+
+    def stream() -> None:
+        for _ in client.chat.completions.create(  # type: ignore[call-overload]
+            model=MODEL, messages=messages, stream=True, stream_options={"include_usage": True}
+        ):
+            pass
+
+    return {"non-streaming": plain, f"stream {CHUNKS} chunks": stream}
+
+
+def _time(op: Callable[[], None], inner: int) -> float:
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for _ in range(inner):
+            op()
+        return (time.perf_counter() - start) / inner
+    finally:
+        gc.enable()
+
+
+def _setup(peer: str) -> tuple[Callable[[], None] | None, Callable[[], None] | None, str]:
+    """(instrument, uninstrument, versions) for ``peer``; uninstrument None when it cannot be undone."""
+    from importlib.metadata import version
+
+    if peer == "llmtel":
+        from llmtel_openai import OpenAIInstrumentor
+
+        import llmtel
+
+        llmtel.configure(prometheus_port=0, gpu_metrics=False, process_metrics=False)
+        inst = OpenAIInstrumentor()
+        return (
+            inst.instrument,
+            inst.uninstrument,
+            f"llmtel {version('llmtel')}, llmtel-openai {version('llmtel-openai')}",
+        )
+    if peer == "openai-v2":
+        from opentelemetry import metrics, trace
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as V2
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.trace import TracerProvider
+        from prometheus_client import CollectorRegistry
+
+        # The same pipeline llmtel gets: a Prometheus reader and a sampled span (no exporter).
+        trace.set_tracer_provider(TracerProvider())
+        metrics.set_meter_provider(MeterProvider([PrometheusMetricReader(registry=CollectorRegistry())]))
+        v2 = V2()
+        versions = f"opentelemetry-instrumentation-openai-v2 {version('opentelemetry-instrumentation-openai-v2')}"
+        return v2.instrument, v2.uninstrument, versions
+    if peer == "openlit":
+        import openlit  # type: ignore[import-not-found]
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        def init() -> None:
+            # No collector: spans to memory; metrics on (OpenLIT's default pipeline otherwise).
+            openlit.init(span_exporter=InMemorySpanExporter(), disable_batch=True)  # type: ignore[call-arg]
+
+        return init, None, f"openlit {version('openlit')}"
+    if peer == "traceloop":
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from traceloop.sdk import Traceloop  # type: ignore[import-not-found]
+
+        def init_tl() -> None:
+            Traceloop.init(
+                app_name="bench", exporter=InMemorySpanExporter(), disable_batch=True, telemetry_enabled=False
+            )
+
+        return init_tl, None, f"traceloop-sdk {version('traceloop-sdk')}"
+    if peer == "bare":
+        return None, None, ""
+    raise SystemExit(f"unknown peer {peer!r}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--peer", required=True)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--inner", type=int, default=40)
+    args = parser.parse_args()
+    instrument, uninstrument, versions = _setup(args.peer)
+    calls = _calls(_client())
+    for op in calls.values():  # warm up imports and caches, bare
+        for _ in range(20):
+            op()
+    samples: dict[str, dict[str, list[float]]] = {name: {"bare": [], "instrumented": []} for name in calls}
+    interleaved = uninstrument is not None
+    if interleaved:
+        assert instrument is not None
+        for round_no in range(args.rounds + 1):
+            order = ("bare", "instrumented") if round_no % 2 == 0 else ("instrumented", "bare")
+            for mode in order:
+                (instrument if mode == "instrumented" else uninstrument)()
+                for name, op in calls.items():
+                    value = _time(op, args.inner)
+                    if round_no:  # round 0 warms the instrumented path
+                        samples[name][mode].append(value)
+            uninstrument()
+    else:
+        for _ in range(args.rounds):
+            for name, op in calls.items():
+                samples[name]["bare"].append(_time(op, args.inner))
+        if instrument is not None:
+            instrument()
+            for op in calls.values():
+                for _ in range(20):
+                    op()
+            for _ in range(args.rounds):
+                for name, op in calls.items():
+                    samples[name]["instrumented"].append(_time(op, args.inner))
+    for name, modes in samples.items():
+        bare = statistics.median(modes["bare"])
+        row: dict[str, Any] = {
+            "peer": args.peer,
+            "versions": versions,
+            "openai": openai.__version__,
+            "python": sys.version.split()[0],
+            "scenario": name,
+            "interleaved": interleaved,
+            "bare_us": bare * 1e6,
+            "bare_min_max_us": [min(modes["bare"]) * 1e6, max(modes["bare"]) * 1e6],
+        }
+        if modes["instrumented"]:
+            inst = statistics.median(modes["instrumented"])
+            row["instrumented_us"] = inst * 1e6
+            row["instrumented_min_max_us"] = [min(modes["instrumented"]) * 1e6, max(modes["instrumented"]) * 1e6]
+            row["added_us"] = (inst - bare) * 1e6
+        print(json.dumps(row), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
