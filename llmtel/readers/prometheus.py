@@ -78,6 +78,7 @@ from llmtel import _errors
 __all__ = [
     "CONTENT_TYPE_OPENMETRICS",
     "CONTENT_TYPE_TEXT",
+    "AutoPrometheusBridgeReader",
     "PrometheusBridgeReader",
     "bridge_for",
     "wants_openmetrics",
@@ -265,11 +266,7 @@ class PrometheusBridgeReader(MetricReader):
     @classmethod
     def from_options(cls, opts: dict[str, Any]) -> PrometheusBridgeReader:
         """Build the bridge from configure()'s resolved options."""
-        resource_labels = opts.get("prometheus_resource_labels") or None
-        return cls(
-            resource_labels=list(resource_labels) if resource_labels else None,
-            exemplars=str(opts.get("exemplar_filter", "trace_based")).strip().lower() != "always_off",
-        )
+        return cls(**_options_kwargs(opts))
 
     # -- configuration that may change after fork ---------------------------------
     def set_constant_labels(self, labels: Mapping[str, str]) -> None:
@@ -539,3 +536,35 @@ class _FamilyCollector(Collector):
             return iter(())
         families: Iterable[Any] = text_string_to_metric_families(bridge.render(openmetrics=True))  # type: ignore[no-untyped-call]
         return iter(list(families))
+
+
+class AutoPrometheusBridgeReader(PrometheusBridgeReader):
+    """The ``llmtel_prometheus`` entry point for configurators other than llmtel's own.
+
+    The SDK's configurator (e.g. opentelemetry-distro's) instantiates metric
+    exporters with no arguments; this one then starts the embedded endpoint
+    itself from the same environment variables ``llmtel.configure()`` reads.
+    (``llmtel.configure()`` recognises the name and never instantiates this.)
+    """
+
+    def __init__(self) -> None:
+        from llmtel.endpoint import Endpoint
+        from llmtel.options import resolve
+
+        opts = resolve({})
+        super().__init__(**_options_kwargs(opts))
+        self.endpoint = Endpoint.from_options(opts, registry=self.registry, trace_store=None)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        """Stop the endpoint, then stop exposing families."""
+        self.endpoint.close()
+        super().shutdown(timeout_millis, **kwargs)
+
+
+def _options_kwargs(opts: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments of the bridge from configure()'s resolved options."""
+    resource_labels = opts.get("prometheus_resource_labels") or None
+    return {
+        "resource_labels": list(resource_labels) if resource_labels else None,
+        "exemplars": str(opts.get("exemplar_filter", "trace_based")).strip().lower() != "always_off",
+    }
