@@ -542,3 +542,11 @@ def test_app_parent_kept_when_llmtel_is_off(fake_openai: FakeOpenAI) -> None:
     with TracerProvider().get_tracer("app").start_as_current_span("app-request") as app_span:
         _client_seeing_current_span(fake_openai, seen).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert seen == [app_span]
+
+
+def test_output_type_from_request_formats(fake_openai: FakeOpenAI, llmtel_capture: Capture) -> None:
+    c = client(fake_openai)
+    c.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, response_format={"type": "json_object"})
+    c.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, response_format={"type": "text"})
+    c.responses.create(model="gpt-4o-mini", input="x", text={"format": {"type": "json_object"}})
+    assert [s.attributes["gen_ai.output.type"] for s in llmtel_capture.spans()] == ["json", "text", "json"]

@@ -129,6 +129,19 @@ def _server(instance: Any) -> tuple[str | None, int | None, Any]:
     return host, port, client
 
 
+def _output_format(kwargs: dict[str, Any]) -> Any:
+    """The requested output format: chat ``response_format``, Responses ``text.format``, or a
+    pydantic model given to ``.parse()`` (``response_format=Model`` / ``text_format=Model``)."""
+    for key in ("response_format", "text_format"):
+        value = kwargs.get(key)
+        if isinstance(value, type):
+            return "json_schema"
+        if isinstance(value, dict):
+            return field(value, "type")
+    text = kwargs.get("text")
+    return field(field(text, "format"), "type") if isinstance(text, dict) else None
+
+
 def _request_span_attributes(target: Target, kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(scalar attributes for llm_call, list attributes to set on the span)."""
     scalars: dict[str, Any] = {}
@@ -157,9 +170,7 @@ def _request_span_attributes(target: Target, kwargs: dict[str, Any]) -> tuple[di
         lists[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
     elif isinstance(stop, list | tuple) and all(isinstance(s, str) for s in stop):
         lists[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
-    fmt = field(kwargs.get("response_format"), "type") if isinstance(kwargs.get("response_format"), dict) else None
-    if target.kind == "chat" and "response_format" in kwargs and not isinstance(kwargs["response_format"], dict):
-        fmt = "json_schema" if isinstance(kwargs["response_format"], type) else None  # .parse(response_format=Model)
+    fmt = _output_format(kwargs)
     if isinstance(fmt, str):
         scalars[ga.GEN_AI_OUTPUT_TYPE] = "json" if fmt.startswith("json") else fmt
     encoding = _scalar(kwargs.get("encoding_format"))
