@@ -550,3 +550,33 @@ def test_output_type_from_request_formats(fake_openai: FakeOpenAI, llmtel_captur
     c.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, response_format={"type": "text"})
     c.responses.create(model="gpt-4o-mini", input="x", text={"format": {"type": "json_object"}})
     assert [s.attributes["gen_ai.output.type"] for s in llmtel_capture.spans()] == ["json", "text", "json"]
+
+
+def test_content_via_llmtel_option_and_span_only(
+    fake_openai: FakeOpenAI, log_exporter: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llmtel
+
+    llmtel.shutdown()
+    cap = Capture(capture_content=True)  # llmtel's own switch: span attributes and the event
+    try:
+        client(fake_openai).responses.create(model="gpt-4o-mini", input="Say hello", instructions="Be brief.")
+        a = only_span(cap).attributes
+        assert json.loads(a["gen_ai.input.messages"]) == [
+            {"role": "user", "parts": [{"type": "text", "content": "Say hello"}]}
+        ]
+        assert json.loads(a["gen_ai.output.messages"])[0]["parts"] == [{"type": "text", "content": "".join(WORDS)}]
+        assert json.loads(a["gen_ai.system_instructions"]) == [{"type": "text", "content": "Be brief."}]
+        assert len(log_exporter.get_finished_logs()) == 1
+
+        monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "span_only")
+        client(fake_openai).embeddings.create(model="text-embedding-3-small", input="x")  # no messages to capture
+        client(fake_openai).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        assert "gen_ai.output.messages" in cap.spans()[-1].attributes
+        assert len(log_exporter.get_finished_logs()) == 1  # span_only: no new event
+
+        monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "false")  # the variable wins
+        client(fake_openai).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        assert "gen_ai.output.messages" not in cap.spans()[-1].attributes
+    finally:
+        cap.close()
