@@ -128,22 +128,50 @@ def _setup(peer: str) -> tuple[Callable[[], None] | None, Callable[[], None] | N
         v2 = V2()
         versions = f"opentelemetry-instrumentation-openai-v2 {version('opentelemetry-instrumentation-openai-v2')}"
         return v2.instrument, v2.uninstrument, versions
-    if peer == "openlit":
-        import openlit  # type: ignore[import-not-found]
+    if peer in ("openlit", "traceloop"):
+        from opentelemetry import metrics, trace
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+        # No collector: a pull-only metric reader (costs like a Prometheus one per record) and spans kept in
+        # memory (like llmtel's trace store). These peers pick up SDK providers that already exist.
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+        trace.set_tracer_provider(tracer_provider)
+        metrics.set_meter_provider(MeterProvider([InMemoryMetricReader()]))
+    if peer == "openlit":
+        import tempfile
+
+        import openlit  # type: ignore[import-not-found]
+
+        prices = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+        # A local price table: by default OpenLIT fetches one from GitHub at init.
+        json.dump({"chat": {MODEL: {"promptPrice": 0.00015, "completionPrice": 0.0006}}}, prices)
+        prices.close()
+
         def init() -> None:
-            # No collector: spans to memory; metrics on (OpenLIT's default pipeline otherwise).
-            openlit.init(span_exporter=InMemorySpanExporter(), disable_batch=True)  # type: ignore[call-arg]
+            # Events off: with no collector OpenLIT prints them to stdout (so its figure is a lower bound).
+            openlit.init(disable_batch=True, collect_gpu_stats=False, disable_events=True, pricing_json=prices.name)
 
         return init, None, f"openlit {version('openlit')}"
     if peer == "traceloop":
+        import os
+
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
         from traceloop.sdk import Traceloop  # type: ignore[import-not-found]
 
         def init_tl() -> None:
             Traceloop.init(
-                app_name="bench", exporter=InMemorySpanExporter(), disable_batch=True, telemetry_enabled=False
+                app_name="bench",
+                api_endpoint="http://127.0.0.1:9",  # never contacted: exporters are given
+                exporter=InMemorySpanExporter(),
+                metrics_exporter=ConsoleMetricExporter(out=open(os.devnull, "w")),
+                disable_batch=True,
+                telemetry_enabled=False,
             )
 
         return init_tl, None, f"traceloop-sdk {version('traceloop-sdk')}"
@@ -155,7 +183,7 @@ def _setup(peer: str) -> tuple[Callable[[], None] | None, Callable[[], None] | N
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--peer", required=True)
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--inner", type=int, default=40)
     args = parser.parse_args()
     instrument, uninstrument, versions = _setup(args.peer)
@@ -167,15 +195,17 @@ def main() -> int:
     interleaved = uninstrument is not None
     if interleaved:
         assert instrument is not None
+        on = False
         for round_no in range(args.rounds + 1):
             order = ("bare", "instrumented") if round_no % 2 == 0 else ("instrumented", "bare")
             for mode in order:
-                (instrument if mode == "instrumented" else uninstrument)()
+                if (mode == "instrumented") != on:  # switched outside the timed blocks
+                    (instrument if not on else uninstrument)()
+                    on = not on
                 for name, op in calls.items():
                     value = _time(op, args.inner)
                     if round_no:  # round 0 warms the instrumented path
                         samples[name][mode].append(value)
-            uninstrument()
     else:
         for _ in range(args.rounds):
             for name, op in calls.items():
