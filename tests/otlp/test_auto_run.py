@@ -159,13 +159,18 @@ def _check_scrape(url: str, span_ids: set[tuple[bytes, bytes]]) -> None:
         assert result.returncode != 1, result.stdout + result.stderr  # 1: unparsable; 3: naming lint only
 
 
-#: The one line the instrumentation loader prints when two configurators are installed.
-LOADER_LINE = "Configuration of configurator not loaded"
+#: The one line the instrumentation loader prints when two configurators are installed
+#: ("Configuration of X not loaded, Y already loaded" / "... not loaded because ...").
+LOADER_LINE = "not loaded"
+
+
+def _is_loader_line(line: str) -> bool:
+    return line.startswith("Configuration of ") and LOADER_LINE in line
 
 
 def _noise(stderr: str) -> list[str]:
     """Everything the app printed on stderr besides the loader's one line (a storm would be many)."""
-    return [line for line in stderr.splitlines() if line.strip() and LOADER_LINE not in line]
+    return [line for line in stderr.splitlines() if line.strip() and not _is_loader_line(line)]
 
 
 def _otlp_env(rx: OtlpReceiver, protocol: str, prom_port: int, **extra: str) -> dict[str, str]:
@@ -287,4 +292,30 @@ def test_llmtel_selected_when_opentelemetry_distro_is_installed_too(
     assert app.returncode == 0, app.stderr
     # At most the loader's one line about the configurator it skipped.
     assert not _noise(app.stderr), app.stderr
-    assert app.stderr.count(LOADER_LINE) <= 1
+    assert sum(map(_is_loader_line, app.stderr.splitlines())) <= 1
+
+
+@pytest.mark.skipif(not OTHER_DISTRO, reason="opentelemetry-distro not installed (it is in the test extra)")
+def test_telemetry_flows_whichever_configurator_the_loader_picks(receiver: OtlpReceiver) -> None:
+    """No OTEL_PYTHON_DISTRO/CONFIGURATOR: the loader takes the first entry point it finds.
+
+    Whether that is llmtel's configurator or the SDK's (which then builds its plain pipeline and
+    finds the bridge through the ``llmtel_prometheus`` metrics-exporter entry point), llmtel's
+    calls must still reach the collector with linked exemplars and be served at /metrics.
+    """
+    port = free_port()
+    env = _base_env(
+        OTEL_SERVICE_NAME="auto-app",
+        OTEL_RESOURCE_ATTRIBUTES="deployment.environment.name=ci",
+        OTEL_METRICS_EXPORTER="llmtel_prometheus,otlp",
+        OTEL_TRACES_EXPORTER="otlp",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.grpc_endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
+        OTEL_EXPORTER_PROMETHEUS_PORT=str(port),
+    )
+    with run_app(env) as app:
+        span_ids = _assert_pushed_and_linked(receiver, app.facts)
+        _check_scrape(f"http://127.0.0.1:{port}/metrics", span_ids)
+    assert app.returncode == 0, app.stderr
+    assert "Traceback" not in app.stderr
+    assert not _noise(app.stderr), app.stderr
