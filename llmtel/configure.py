@@ -15,7 +15,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, overload
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import (
@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace import SpanProcessor, sampling
 from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from llmtel import _errors, _state, _values, semconv
+from llmtel import _errors, _exportguard, _state, _values, semconv
 from llmtel._errors import ConfigurationError
 from llmtel.endpoint import Endpoint
 from llmtel.options import resolve
@@ -140,17 +140,29 @@ def _otlp_timeout_kwargs(signal: str, timeout: float) -> dict[str, Any]:
     return {"timeout": timeout}
 
 
+@overload
+def _guarded(exporter: MetricExporter) -> MetricExporter: ...
+@overload
+def _guarded(exporter: SpanExporter) -> SpanExporter: ...
+def _guarded(exporter: MetricExporter | SpanExporter) -> MetricExporter | SpanExporter:
+    """Count failed OTLP exports in llmtel.sdk.export.failures and log them once, not per attempt."""
+    _exportguard.quiet_sdk_exporter_logs()
+    if isinstance(exporter, MetricExporter):
+        return _exportguard.CountingMetricExporter(exporter, "otlp")
+    return _exportguard.CountingSpanExporter(exporter, "otlp")
+
+
 def _otlp_metric_exporter(timeout: float) -> MetricExporter:
     protocol = _otlp_protocol("METRICS")
     kwargs = _otlp_timeout_kwargs("METRICS", timeout)
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
 
-        return GrpcExporter(**kwargs)
+        return _guarded(GrpcExporter(**kwargs))
     if protocol == "http/protobuf":
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
 
-        return HttpExporter(**kwargs)
+        return _guarded(HttpExporter(**kwargs))
     raise ConfigurationError(f"OTLP protocol {protocol!r} is not supported; use grpc or http/protobuf")
 
 
@@ -160,11 +172,11 @@ def _otlp_span_exporter(timeout: float) -> SpanExporter:
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 
-        return GrpcExporter(**kwargs)
+        return _guarded(GrpcExporter(**kwargs))
     if protocol == "http/protobuf":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
-        return HttpExporter(**kwargs)
+        return _guarded(HttpExporter(**kwargs))
     raise ConfigurationError(f"OTLP protocol {protocol!r} is not supported; use grpc or http/protobuf")
 
 
