@@ -161,6 +161,9 @@ class LLMCall(_Operation):
             _errors.report("invalid role", detail=repr(role))
             role = "client"
         self.role = role
+        if role == "server":
+            # Nested under the transport's SERVER span (HTTP/gRPC instrumentation) of the same request.
+            self._span_kind = SpanKind.INTERNAL
         self.stream = bool(stream)
         self.operation = clean_str(operation) or "chat"
         self.provider = clean_str(provider)

@@ -302,7 +302,10 @@ class Endpoint:
             self.worker = int(self.port) - base if base else os.getpid()
             if isinstance(bridge, PrometheusBridgeReader):
                 bridge.set_constant_labels({**bridge.constant_labels, WORKER_LABEL: str(self.worker)})
-        self._thread = threading.Thread(target=server.serve_forever, name="llmtel-endpoint", daemon=True)
+        # A short poll interval keeps shutdown() quick (serve_forever's default waits up to 0.5 s).
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="llmtel-endpoint", daemon=True
+        )
         self._thread.start()
 
     def _after_fork_in_child(self) -> None:

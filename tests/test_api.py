@@ -177,6 +177,7 @@ def test_server_role_records_server_metrics_only(llmtel_capture: Capture) -> Non
             time.sleep(0.002)
             call.mark_chunk()
         call.set_usage(input_tokens=10, output_tokens=5)
+    assert llmtel_capture.spans()[0].kind is SpanKind.INTERNAL
     ttft_point = llmtel_capture.point("gen_ai.server.time_to_first_token")
     names = llmtel_capture.metric_names()
     assert {
