@@ -1,6 +1,6 @@
 """(5): what an OpenAI instrumentation adds to one fake chat call, per peer, each in its own venv.
 
-    python benchmarks/peers.py --peer llmtel|openai-v2|openlit|traceloop [--rounds 15]
+    python benchmarks/peers.py --peer llmtel|openai-v2|openlit|traceloop|llmtel+openai-v2 [--rounds 21]
 
 The openai client talks to an in-memory transport (no network, no server
 thread): a canned chat completion, or an SSE stream of 8 content chunks plus
@@ -8,6 +8,9 @@ usage. Instrumentors that can be switched off (``uninstrument()``) are timed
 interleaved with the bare client, round by round; the others (OpenLIT,
 OpenLLMetry) are timed bare first, then initialised and timed again, which is
 weaker (said in the output). Prints one JSON line per scenario.
+
+``llmtel+openai-v2`` times bare, llmtel-openai and openai-v2 in one process,
+interleaved, on the same providers: the strongest comparison (one venv with both).
 
 Standalone on purpose: peers need their own venvs (conflicting OpenTelemetry
 pins), where only this file and the peer are installed.
@@ -180,12 +183,68 @@ def _setup(peer: str) -> tuple[Callable[[], None] | None, Callable[[], None] | N
     raise SystemExit(f"unknown peer {peer!r}")
 
 
+def _same_process() -> dict[str, tuple[Callable[[], None], Callable[[], None]]]:
+    """llmtel-openai and openai-v2 in one process, on the providers llmtel.configure() builds.
+
+    Both patch the same client methods, so only one is on at a time; openai-v2 records through the
+    global providers, which are llmtel's (Prometheus bridge, trace-based exemplars, trace store).
+    """
+    from llmtel_openai import OpenAIInstrumentor
+    from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as V2
+
+    import llmtel
+
+    llmtel.configure(prometheus_port=0, gpu_metrics=False, process_metrics=False)
+    ours, contrib = OpenAIInstrumentor(), V2()
+    return {"llmtel": (ours.instrument, ours.uninstrument), "openai-v2": (contrib.instrument, contrib.uninstrument)}
+
+
+def _main_same_process(args: argparse.Namespace) -> int:
+    from importlib.metadata import version
+
+    switches = _same_process()
+    calls = _calls(_client())
+    for op in calls.values():
+        for _ in range(20):
+            op()
+    modes = ["bare", *switches]
+    samples = {name: {mode: [] for mode in modes} for name in calls}  # type: ignore[var-annotated]
+    on: str | None = None
+    for round_no in range(args.rounds + 1):
+        for mode in modes if round_no % 2 == 0 else list(reversed(modes)):
+            if on != mode:  # switched outside the timed blocks
+                if on is not None and on != "bare":
+                    switches[on][1]()
+                if mode != "bare":
+                    switches[mode][0]()
+                on = mode
+            for name, op in calls.items():
+                value = _time(op, args.inner)
+                if round_no:
+                    samples[name][mode].append(value)
+    versions = ", ".join(
+        f"{d} {version(d)}" for d in ("llmtel", "llmtel-openai", "opentelemetry-instrumentation-openai-v2", "openai")
+    )
+    for name, by_mode in samples.items():
+        bare = statistics.median(by_mode["bare"])
+        row: dict[str, Any] = {"peer": "same process", "versions": versions, "scenario": name, "interleaved": True}
+        for mode, values in by_mode.items():
+            row[f"{mode}_us"] = statistics.median(values) * 1e6
+            row[f"{mode}_min_max_us"] = [min(values) * 1e6, max(values) * 1e6]
+            if mode != "bare":
+                row[f"{mode}_added_us"] = (statistics.median(values) - bare) * 1e6
+        print(json.dumps(row), flush=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--peer", required=True)
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--inner", type=int, default=40)
     args = parser.parse_args()
+    if args.peer == "llmtel+openai-v2":
+        return _main_same_process(args)
     instrument, uninstrument, versions = _setup(args.peer)
     calls = _calls(_client())
     for op in calls.values():  # warm up imports and caches, bare
