@@ -136,7 +136,7 @@ def _run_size(n: int, quick: bool) -> list[Row]:
         cases = _renders(telemetry, stock_registry, None if big else _prometheus_client(n))
         rounds = 2 if quick else (1 if big else 7 if n <= 2000 else 3)
         results = interleaved(
-            f"scrape: {n:,} series", cases, rounds=rounds, inner=1, warmup=0 if big else 1,
+            f"scrape: {n:,} series", cases, rounds=rounds, inner=1, warmup=1,
             baseline=None if big else STOCK,
         )  # fmt: skip
         for result in results:
