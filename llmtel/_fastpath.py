@@ -82,6 +82,7 @@ except ImportError:  # pragma: no cover - depends on the installed SDK
 # Plans per instrument: the hot attribute sets of an app are few (models x providers x errors).
 # Cleared when full; a miss costs about one plain record. Bounded so a label explosion costs no memory.
 _MAX_PLANS = 256
+_SCALARS = frozenset((str, int, float, bool))
 
 
 class _Target:
@@ -108,7 +109,7 @@ class _Target:
 
 
 class _Plan:
-    __slots__ = ("cacheable", "cleaned", "exemplar_filter", "storages", "targets")
+    __slots__ = ("cacheable", "cleaned", "exemplar_filter", "offered", "storages", "targets")
 
     def __init__(
         self, storages: Any, cleaned: dict[str, Any], targets: list[_Target] | None, exemplar_filter: Any
@@ -118,6 +119,7 @@ class _Plan:
         self.targets = targets  # None: not eligible, use the plain path
         self.exemplar_filter = exemplar_filter
         self.cacheable = True
+        self.offered: dict[str, Any] | None = cleaned  # the attributes exemplars are offered with
 
     def sample(self, value: float, now: int, ctx: Context) -> bool:
         """The exemplar filter's answer; the SDK's three filters do not look at the value."""
@@ -151,6 +153,8 @@ def _build(instrument: Any, storages: Any, attributes: Any, aggregation_type: ty
             overflowed = overflowed or match._attributes_aggregation.get(key) is not aggregation
     plan = _Plan(storages, cleaned, targets, exemplar_filter)
     plan.cacheable = not overflowed
+    if attributes is None:
+        plan.offered = None  # as Measurement(attributes=None) offers them
     return plan
 
 
@@ -169,10 +173,12 @@ def _plan_for(instrument: Any, attributes: Any, aggregation_type: type) -> _Plan
     if plans is None:
         plans = _plans.setdefault(instrument, {})
     # Types are part of the key: the SDK keeps 1, 1.0 and True apart, tuples compare them equal.
+    # Only scalar values are cached: (1, 2) and (1.0, 2.0) would share a key.
     try:
-        key: Any = (tuple(attributes.items()), tuple(map(type, attributes.values()))) if attributes else ()
-        plan = plans.get(key)
-    except (TypeError, AttributeError):  # unhashable values, not a mapping: no cache
+        types = tuple(map(type, attributes.values())) if attributes else ()
+        key: Any = (tuple(attributes.items()), types) if _SCALARS.issuperset(types) else None
+        plan = plans.get(key) if key is not None else None
+    except (TypeError, AttributeError):  # not a mapping: no cache
         key, plan = None, None
     if plan is None or plan.storages is not storages or plan.exemplar_filter is not exemplar_filter:
         plan = _build(instrument, storages, attributes, aggregation_type, exemplar_filter)
@@ -245,10 +251,10 @@ def _fold_histogram(plan: _Plan, values: Sequence[float], low: float, high: floa
             offer = aggregation._reservoir.offer
             if target.aligned:
                 for index in sorted(last):
-                    offer(last[index], now, plan.cleaned, ctx)
+                    offer(last[index], now, plan.offered, ctx)
             else:
                 for value in values:
-                    offer(value, now, plan.cleaned, ctx)
+                    offer(value, now, plan.offered, ctx)
 
 
 def _fold_buckets(aggregation: Any, values: Sequence[float], counts: dict[int, int], low: float, high: float) -> None:
@@ -290,7 +296,7 @@ def add(instrument: Any, amount: float, attributes: dict[str, Any], context: Con
             aggregation = target.aggregation
             _fold_sum(aggregation, amount)
         if sample:
-            aggregation._reservoir.offer(amount, now, plan.cleaned, ctx)
+            aggregation._reservoir.offer(amount, now, plan.offered, ctx)
     return True
 
 

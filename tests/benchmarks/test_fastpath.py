@@ -242,6 +242,20 @@ def test_equal_values_of_different_types_stay_apart(tracer: trace.Tracer) -> Non
     assert len(points) == 4
 
 
+def test_sequence_values_of_equal_elements_stay_apart(tracer: trace.Tracer) -> None:
+    batches = [(VALUES[:3], {"n": (1, 2)}), (VALUES[3:6], {"n": (1.0, 2.0)}), (VALUES[:2], {"n": (1, 2)})]
+    points = _compare(tracer, batches)
+    assert len(points) == 2
+
+
+def test_no_attributes(tracer: trace.Tracer) -> None:
+    _, (reader, _), histogram = _pipeline()
+    with tracer.start_as_current_span("call"):
+        assert _fastpath.record_many(histogram, VALUES, None)  # type: ignore[arg-type]
+    (point,) = _points(reader)
+    assert point["attributes"] == {} and point["count"] == len(VALUES) and point["exemplars"]
+
+
 def test_unhashable_attribute_values(tracer: trace.Tracer) -> None:
     _compare(tracer, [(VALUES, {**ATTRS, "tags": ["a", "b"]}), (VALUES[:4], {**ATTRS, "tags": ["a", "b"]})])
 
