@@ -34,9 +34,12 @@ leaving it in the same state. Exemplars keep the trace/span ids and filtered
 attributes; the values of one call share one timestamp.
 
 Plans stay valid because the SDK never removes a series' aggregation from a
-cumulative view match; matches that reset on collection (delta temporality)
-are resolved again under the match's lock on every call, as the SDK does, and
-a plan is dropped when a reader is added to or removed from the provider.
+cumulative view match; still, every use checks that each series is still the
+one in the match (llmtel's bridge forgets series a forked worker inherited) and
+rebuilds the plan otherwise. Matches that reset on collection (delta
+temporality) are resolved again under the match's lock on every call, as the
+SDK does, and a plan is dropped when a reader is added to or removed from the
+provider.
 """
 
 from __future__ import annotations
@@ -121,6 +124,17 @@ class _Plan:
         self.cacheable = True
         self.offered: dict[str, Any] | None = cleaned  # the attributes exemplars are offered with
 
+    def stale(self) -> bool:
+        """True when a series this plan writes into is no longer in the SDK's storage.
+
+        The SDK itself never drops a cumulative series, but llmtel's bridge forgets the
+        series a forked worker inherited (``PrometheusBridgeReader._after_fork_in_child``).
+        """
+        for target in self.targets or ():
+            if not target.reset and target.match._attributes_aggregation.get(target.key) is not target.aggregation:
+                return True
+        return False
+
     def sample(self, value: float, now: int, ctx: Context) -> bool:
         """The exemplar filter's answer; the SDK's three filters do not look at the value."""
         return bool(self.exemplar_filter.should_sample(value, now, self.cleaned, ctx))
@@ -180,7 +194,7 @@ def _plan_for(instrument: Any, attributes: Any, aggregation_type: type) -> _Plan
         plan = plans.get(key) if key is not None else None
     except (TypeError, AttributeError):  # not a mapping: no cache
         key, plan = None, None
-    if plan is None or plan.storages is not storages or plan.exemplar_filter is not exemplar_filter:
+    if plan is None or plan.storages is not storages or plan.exemplar_filter is not exemplar_filter or plan.stale():
         plan = _build(instrument, storages, attributes, aggregation_type, exemplar_filter)
         if key is not None and plan.cacheable:
             if len(plans) >= _MAX_PLANS:

@@ -242,6 +242,39 @@ def test_equal_values_of_different_types_stay_apart(tracer: trace.Tracer) -> Non
     assert len(points) == 4
 
 
+def test_series_dropped_from_the_sdk_storage_are_recreated(tracer: trace.Tracer) -> None:
+    # What the bridge does in a forked worker: clear every view match's series in place.
+    def forget(provider: MeterProvider) -> None:
+        for storage in provider._measurement_consumer._reader_storages.values():
+            for matches in storage._instrument_view_instrument_matches.values():
+                for match in matches:
+                    match._attributes_aggregation.clear()
+
+    outputs = []
+    for fast in (False, True):
+        provider, (reader, _), histogram = _pipeline()
+        for _ in range(2):
+            with tracer.start_as_current_span("call"):
+                if fast:
+                    assert _fastpath.record_many(histogram, VALUES[:5], ATTRS)
+                    assert _fastpath.record(histogram, 0.5, ATTRS)
+                else:
+                    for value in [*VALUES[:5], 0.5]:
+                        histogram.record(value, ATTRS)
+            forget(provider)
+        with tracer.start_as_current_span("call"):
+            if fast:
+                assert _fastpath.record_many(histogram, VALUES[5:9], ATTRS)
+            else:
+                for value in VALUES[5:9]:
+                    histogram.record(value, ATTRS)
+        (point,) = _points(reader)
+        point.pop("exemplars")
+        outputs.append(point)
+    assert outputs[0] == outputs[1]
+    assert outputs[1]["count"] == 4  # only what was recorded after the last reset
+
+
 def test_sequence_values_of_equal_elements_stay_apart(tracer: trace.Tracer) -> None:
     batches = [(VALUES[:3], {"n": (1, 2)}), (VALUES[3:6], {"n": (1.0, 2.0)}), (VALUES[:2], {"n": (1, 2)})]
     points = _compare(tracer, batches)
