@@ -1,12 +1,14 @@
-"""``llmtel docs``: write the reference pages generated from the registry and the options table.
+"""``llmtel docs``: write every docs file generated from the registry and the options table.
 
-docs/metrics.md and docs/configuration.md are never hand-edited; a test fails
-when they are stale.
+docs/metrics.md, docs/configuration.md and docs/generated/* (dashboards and
+rules) are never hand-edited; tests fail when they are stale.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import tempfile
 from pathlib import Path
 
 from llmtel import semconv
@@ -87,14 +89,39 @@ def configuration_page() -> str:
 
 PAGES = {"metrics.md": metrics_page, "configuration.md": configuration_page}
 
+SLO_ARGS = ["--slo-ttft-p95", "0.35", "--slo-error-rate", "0.01"]
+#: docs file -> (CLI module, its arguments); --no-semconv-latest pins the default GenAI names.
+#: (No otlp-collector rules file: the rules read no unit-"1" gauge, so it would equal the default one.)
+ARTIFACTS: dict[str, tuple[str, list[str]]] = {
+    "generated/grafana-dashboard.json": ("llmtel.dashboards", []),
+    "generated/grafana-dashboard-otlp-collector.json": ("llmtel.dashboards", ["--naming", "otlp-collector"]),
+    "generated/prometheus-rules.yaml": ("llmtel.rules", SLO_ARGS),
+    "generated/prometheus-rules-operator.yaml": ("llmtel.rules", [*SLO_ARGS, "--format", "prometheus-operator"]),
+}
+
+
+def render_artifact(name: str) -> str:
+    """What the CLI command behind ``ARTIFACTS[name]`` prints now."""
+    module_name, argv = ARTIFACTS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        if module.run(parser.parse_args([*argv, "--no-semconv-latest", "-o", str(out)])) != 0:
+            raise RuntimeError(f"{module_name} {' '.join(argv)} failed")
+        return out.read_text(encoding="utf-8")
+
 
 def write(directory: Path) -> list[Path]:
-    """Write every generated page into ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write every generated page and artifact under ``directory``."""
     written = []
-    for name, render in PAGES.items():
+    rendered = {name: render() for name, render in PAGES.items()}
+    rendered.update({name: render_artifact(name) for name in ARTIFACTS})
+    for name, text in rendered.items():
         path = directory / name
-        path.write_text(render(), encoding="utf-8")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
 
