@@ -76,6 +76,8 @@ class Option:
     parse: Callable[[str], Any]
     meaning: str
     default_doc: str = ""
+    #: A standard variable read when ``env`` is unset (shared with other OpenTelemetry packages).
+    fallback_env: str | None = None
 
 
 OPTIONS: Final[tuple[Option, ...]] = (
@@ -119,7 +121,10 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("trace_store_size", "LLMTEL_TRACE_STORE_SIZE", 1000, _positive_int,
            "Recent traces kept in memory for `/traces/<trace_id>` (up to 256 spans each)."),
     Option("capture_content", "LLMTEL_CAPTURE_CONTENT", False, _boolean,
-           "Record prompt/completion content on spans. Off unless you opt in."),
+           "Record prompt/completion content on spans. Off unless you opt in. Falls back to "
+           "`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`, the variable contrib's GenAI "
+           "instrumentations read.",
+           fallback_env="OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"),
     Option("price_table", "LLMTEL_PRICE_TABLE", None, _text,
            "Prices per model (a path to a JSON file, or a dict) turning token usage into `llmtel.gen_ai.client.cost`."),
     Option("export_timeout", "LLMTEL_EXPORT_TIMEOUT", 5.0, _seconds,
@@ -171,12 +176,14 @@ def resolve(arguments: Mapping[str, Any], environ: Mapping[str, str] | None = No
     resolved: dict[str, Any] = {}
     for option in OPTIONS:
         value = arguments.get(option.keyword)
-        if value is None and option.env and env.get(option.env, "").strip():
-            raw = env[option.env]
+        for variable in (option.env, option.fallback_env):
+            if value is not None or not variable or not env.get(variable, "").strip():
+                continue
+            raw = env[variable]
             try:
                 value = option.parse(raw)
             except ValueError as exc:
-                raise ConfigurationError(f"{option.env}={raw!r} is not valid for {option.keyword}: {exc}") from None
+                raise ConfigurationError(f"{variable}={raw!r} is not valid for {option.keyword}: {exc}") from None
         if value is None:
             value = option.default
         resolved[option.keyword] = value

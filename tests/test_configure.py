@@ -40,6 +40,14 @@ def test_argument_beats_environment_beats_default(monkeypatch: pytest.MonkeyPatc
     assert opts["prometheus_host"] == "127.0.0.1"  # default
 
 
+def test_content_capture_falls_back_to_the_standard_genai_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+    assert resolve({})["capture_content"] is True
+    monkeypatch.setenv("LLMTEL_CAPTURE_CONTENT", "false")  # llmtel's own variable wins
+    assert resolve({})["capture_content"] is False
+    assert resolve({"capture_content": True})["capture_content"] is True
+
+
 def test_every_option_has_one_name_and_a_meaning() -> None:
     keywords = [o.keyword for o in OPTIONS]
     envs = [o.env for o in OPTIONS if o.env]
