@@ -369,7 +369,7 @@ INSTRUMENTS: Final[tuple[InstrumentSpec, ...]] = (
         None, "process",
     ),
     # ===== END gpu/process collectors =====
-)
+)  # fmt: skip
 
 SPANS: Final[tuple[SpanSpec, ...]] = (
     SpanSpec("{operation} {model}", "CLIENT", "chat"),
