@@ -215,7 +215,7 @@ class LLMCall(_Operation):
                     for k, v in self._attrs.items()
                     if k in (semconv.OPERATION_NAME, semconv.PROVIDER_NAME, semconv.REQUEST_MODEL)
                 }
-                self._handles.instruments.active.add(1, self._active_attrs)
+                _fastpath.add(self._handles.instruments.active, 1, self._active_attrs)
 
     # -- streaming ----------------------------------------------------------
     def mark_first_token(self) -> None:
