@@ -111,6 +111,12 @@ class _Operation:
             except Exception as detach_error:
                 _errors.report("context detach", detach_error)
 
+    def _with_error(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        """``attributes`` plus ``error.type`` when the operation failed."""
+        if self.error_type is not None:
+            attributes[semconv.ERROR_TYPE] = self.error_type
+        return attributes
+
     def set_error(self, error_type: str) -> None:
         """Mark the operation failed without an exception (e.g. a refusal)."""
         self.error_type = clean_str(error_type) or "_OTHER"
@@ -449,10 +455,7 @@ class ToolInvocation(_Decoratable):
         return attrs
 
     def _record(self, duration: float) -> None:
-        attrs: dict[str, Any] = {semconv.TOOL_NAME: self.name}
-        if self.error_type is not None:
-            attrs[semconv.ERROR_TYPE] = self.error_type
-        self._handles.instruments.tool_duration.record(duration, attrs)
+        self._handles.instruments.tool_duration.record(duration, self._with_error({semconv.TOOL_NAME: self.name}))
 
 
 def tool(name: Any, *, tool_type: str | None = None, call_id: Any = None) -> ToolInvocation:
@@ -484,10 +487,7 @@ class AgentInvocation(_Decoratable):
         return attrs
 
     def _record(self, duration: float) -> None:
-        attrs: dict[str, Any] = {semconv.AGENT_NAME: self.name}
-        if self.error_type is not None:
-            attrs[semconv.ERROR_TYPE] = self.error_type
-        self._handles.instruments.agent_duration.record(duration, attrs)
+        self._handles.instruments.agent_duration.record(duration, self._with_error({semconv.AGENT_NAME: self.name}))
 
 
 def agent(name: Any, *, agent_id: Any = None, provider: Any = None) -> AgentInvocation:
@@ -545,10 +545,7 @@ class Retrieval(_Decoratable):
         source: dict[str, Any] = {}
         if self.data_source is not None:
             source[semconv.DATA_SOURCE_ID] = self.data_source
-        timing = dict(source)
-        if self.error_type is not None:
-            timing[semconv.ERROR_TYPE] = self.error_type
-        ins.retrieval_duration.record(duration, timing)
+        ins.retrieval_duration.record(duration, self._with_error(dict(source)))
         if self.documents is not None:
             ins.retrieval_documents.record(self.documents, source)
         if self._relevant_ranks is not None:
