@@ -26,7 +26,6 @@ what is asserted is exactly what the SDK's exporters put on the wire.
 from __future__ import annotations
 
 import gzip
-import socket
 import threading
 import time
 import zlib
@@ -44,6 +43,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
+from realservers import free_port
 
 __all__ = ["MetricPoint", "OtlpReceiver", "Received", "SpanRecord", "attributes", "free_port"]
 
@@ -58,13 +58,6 @@ _ERRORS: dict[str, tuple[grpc.StatusCode, int]] = {
     "invalid": (grpc.StatusCode.INVALID_ARGUMENT, 400),
     "internal": (grpc.StatusCode.INTERNAL, 500),
 }
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def _any_value(value: AnyValue) -> Any:

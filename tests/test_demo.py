@@ -5,23 +5,17 @@ from __future__ import annotations
 import json
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from realservers import free_port
 
 
 def test_demo_serves_metrics_with_exemplars_that_resolve_to_traces() -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "llmtel", "demo", "--port", str(port), "--duration", "30", "--speed", "4"],
         stdout=subprocess.PIPE,

@@ -14,18 +14,13 @@ from typing import Any
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
+from realservers import free_port
 
 import llmtel
 
 OPENMETRICS_ACCEPT = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"  # noqa: E501 - Prometheus 2.x' Accept header, verbatim
 TEXT_ACCEPT = "text/plain;version=0.0.4"
 TTFC = "gen_ai_client_operation_time_to_first_chunk_seconds"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def free_port_range(count: int) -> int:

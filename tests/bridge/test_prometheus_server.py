@@ -7,8 +7,6 @@ Takes about 6-10 s: Prometheus starts, scrapes every second, and the test polls
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -17,18 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bridge_helpers import configured, free_port, ids, make_certificate, streamed_call
+from bridge_helpers import configured, ids, make_certificate, streamed_call
 from opentelemetry import trace
+from realservers import prometheus_server
 
 from llmtel import semconv
 from llmtel.endpoint import Endpoint
 from llmtel.naming import prometheus_name
 
-PROMETHEUS = shutil.which("prometheus") or ("/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None)
-pytestmark = [
-    pytest.mark.realserver,
-    pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (apt-get install prometheus)"),
-]
+pytestmark = pytest.mark.realserver
 
 SECRET = "scrape-secret"
 TTFC = prometheus_name(semconv.spec("gen_ai.client.operation.time_to_first_chunk"))
@@ -40,20 +35,6 @@ def _api(base: str, path: str, **params: str) -> Any:
         payload = json.load(response)
     assert payload["status"] == "success", payload
     return payload["data"]
-
-
-def _wait_ready(base: str, process: subprocess.Popen[bytes], log: Path, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"prometheus exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{base}/-/ready", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"prometheus not ready:\n{log.read_text()[-3000:]}")
 
 
 class Prom:
@@ -72,8 +53,6 @@ def prometheus(tmp_path: Path) -> Iterator[Prom]:
     """
     cert, key = make_certificate(tmp_path)
     config = tmp_path / "prometheus.yml"
-    port = free_port()
-    log = tmp_path / "prometheus.log"
     targets, secure_targets = tmp_path / "targets.json", tmp_path / "secure.json"
     targets.write_text("[]")
     secure_targets.write_text("[]")
@@ -88,24 +67,8 @@ def prometheus(tmp_path: Path) -> Iterator[Prom]:
         f"    tls_config: {{ca_file: '{cert}'}}\n"
         f"    file_sd_configs: [{{files: ['{secure_targets}'], refresh_interval: 1s}}]\n"
     )
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(PROMETHEUS), f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--enable-feature=exemplar-storage",
-             "--storage.tsdb.retention.time=1h", "--log.level=warn"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_ready(base, process, log, time.monotonic() + 30)
+    with prometheus_server(config, tmp_path) as base:
         yield Prom(base, targets, secure_targets, cert, key)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def _exemplars(base: str, selector: str) -> list[Any]:

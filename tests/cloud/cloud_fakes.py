@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
 import threading
 import time
 import urllib.parse
@@ -30,18 +29,13 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.sdk.metrics import AlwaysOnExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
+from realservers import free_port
 
 from llmtel import semconv
 from llmtel.semconv import Kind
 
 HOST = "127.0.0.1"
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 10.0) -> T:

@@ -18,10 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -32,12 +29,12 @@ from typing import Any
 
 import pytest
 from promql_scan import metric_names
+from realservers import free_port, prometheus_server, require_binary, stop_process
 
 from llmtel import dashboards, rules
 
 pytestmark = pytest.mark.realserver
 
-PROMETHEUS = shutil.which("prometheus")
 JOB = "llmtel"
 SERVICE = "llmtel-demo"
 #: Panels the demo's workload must light up (a vacuous pass is a failure).
@@ -62,12 +59,6 @@ MUST_CHECK = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str, timeout: float = 10.0) -> Any:
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         return json.loads(resp.read())
@@ -83,16 +74,6 @@ def _wait(predicate: Any, timeout: float, what: str) -> None:
             pass
         time.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 class Prom:
@@ -112,12 +93,9 @@ class Prom:
 
 @pytest.fixture(scope="module")
 def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prom]:
-    if PROMETHEUS is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("prometheus binary missing (apt package prometheus) with CI=true")
-        pytest.skip("prometheus binary not installed (apt package prometheus)")
+    require_binary("prometheus")
     tmp = tmp_path_factory.mktemp("live-prom")
-    demo_port, prom_port = _free_port(), _free_port()
+    demo_port = free_port()
     rule_file = tmp / "rules.yaml"
     parser = argparse.ArgumentParser()
     rules.add_arguments(parser)
@@ -145,29 +123,14 @@ def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prom]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    server = None
     try:
-        server = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={tmp / 'prometheus.yml'}",
-                f"--storage.tsdb.path={tmp / 'data'}",
-                f"--web.listen-address=127.0.0.1:{prom_port}",
-                "--enable-feature=exemplar-storage",
-                "--log.level=warn",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        p = Prom(f"http://127.0.0.1:{prom_port}")
-        _wait(lambda: urllib.request.urlopen(f"{p.base}/-/ready", timeout=2).status == 200, 30, "prometheus ready")
-        _wait(lambda: p.query(f'up{{job="{JOB}"}} == 1'), 30, "demo scraped")
-        time.sleep(8)  # enough 1 s scrapes for rates and for the rules to be evaluated a few times
-        yield p
+        with prometheus_server(tmp / "prometheus.yml", tmp) as base:
+            p = Prom(base)
+            _wait(lambda: p.query(f'up{{job="{JOB}"}} == 1'), 30, "demo scraped")
+            time.sleep(8)  # enough 1 s scrapes for rates and for the rules to be evaluated a few times
+            yield p
     finally:
-        if server is not None:
-            _stop(server)
-        _stop(demo)
+        stop_process(demo)
 
 
 def _substitute(expr: str) -> str:

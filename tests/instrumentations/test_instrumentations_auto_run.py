@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 from fake_openai import WORDS, FakeOpenAI
 from prometheus_client.parser import text_string_to_metric_families
+from realservers import free_port
 
 from llmtel import semconv
 from llmtel.naming import prometheus_label, prometheus_name
@@ -48,15 +48,9 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def _app(app: Path, **extra_env: str) -> Iterator[tuple[dict[str, Any], int]]:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMTEL_", "PYTHONPATH"))}
     env.update(
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",

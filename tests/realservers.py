@@ -1,0 +1,85 @@
+"""Shared helpers for tests that start real servers on loopback (Prometheus, demo apps, fakes).
+
+``tests/`` is on ``sys.path`` (the root conftest lives there), so any test module can
+``from realservers import free_port, prometheus_server``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def require_binary(name: str) -> str:
+    """Path of an installed program; skip without it, but fail under CI=true (CI installs it)."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} not installed (Debian package prometheus)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}, and CI=true requires it")
+        pytest.skip(message)
+    return path
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Terminate by PID, then kill if it does not exit in time."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
+
+
+@contextmanager
+def prometheus_server(config: Path, workdir: Path, *, extra_args: Sequence[str] = ()) -> Iterator[str]:
+    """Debian's Prometheus on 127.0.0.1 with exemplar storage and its own TSDB; yields its base URL.
+
+    Stopped by PID when the block ends, even when the test fails; its log is in the error when
+    it does not come up.
+    """
+    binary = require_binary("prometheus")
+    port = free_port()
+    log = workdir / "prometheus.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{port}", "--enable-feature=exemplar-storage",
+             "--storage.tsdb.retention.time=1h", "--log.level=warn", *extra_args],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"prometheus exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{base}/-/ready", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"prometheus not ready:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        stop_process(process)
