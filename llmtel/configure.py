@@ -18,6 +18,8 @@ from importlib.metadata import entry_points
 from typing import Any, overload
 
 from opentelemetry import metrics, trace
+from opentelemetry._logs import _internal as _logs_internal
+from opentelemetry._logs import get_logger_provider, set_logger_provider
 from opentelemetry.sdk.metrics import (
     AlwaysOffExemplarFilter,
     AlwaysOnExemplarFilter,
@@ -60,6 +62,8 @@ class Telemetry:
     options: dict[str, Any]
     meter_provider: metrics.MeterProvider | None = None
     tracer_provider: trace.TracerProvider | None = None
+    logger_provider: Any = None
+    owns_logger_provider: bool = False
     owns_meter_provider: bool = False
     owns_tracer_provider: bool = False
     bridge: PrometheusBridgeReader | None = None
@@ -270,6 +274,7 @@ def configure(
     resource_attributes: Mapping[str, Any] | None = None,
     metrics_exporter: Sequence[str] | str | None = None,
     traces_exporter: Sequence[str] | str | None = None,
+    logs_exporter: Sequence[str] | str | None = None,
     prometheus_host: str | None = None,
     prometheus_port: int | None = None,
     exemplar_filter: str | None = None,
@@ -363,6 +368,7 @@ def _build(opts: dict[str, Any], *, from_auto: bool) -> Telemetry:
     try:
         _build_metrics(telemetry, opts, resource, views, timeout, filter_name)
         _build_traces(telemetry, opts, resource, sampler, timeout)
+        _build_logs(telemetry, opts, resource, timeout)
         if telemetry.bridge is not None or telemetry.trace_store is not None:
             telemetry.endpoint = Endpoint.from_options(
                 opts,
@@ -375,6 +381,8 @@ def _build(opts: dict[str, Any], *, from_auto: bool) -> Telemetry:
         _close(telemetry, float(opts["shutdown_timeout"]))
         raise
     # Only a configuration that fully succeeded becomes the process-global one (set once per process).
+    if telemetry.owns_logger_provider and not _global_set(_logs_internal, "_LOGGER_PROVIDER_SET_ONCE"):
+        set_logger_provider(telemetry.logger_provider)
     assert telemetry.meter_provider is not None and telemetry.tracer_provider is not None
     if telemetry.owns_meter_provider and not _global_set(metrics._internal, "_METER_PROVIDER_SET_ONCE"):
         metrics.set_meter_provider(telemetry.meter_provider)
@@ -453,6 +461,45 @@ def _build_traces(
     telemetry.tracer_provider = provider
 
 
+def _otlp_log_exporter(timeout: float) -> Any:
+    protocol = _otlp_protocol("LOGS")
+    kwargs = _otlp_timeout_kwargs("LOGS", timeout)
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcExporter
+
+        return GrpcExporter(**kwargs)
+    if protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpExporter
+
+        return HttpExporter(**kwargs)
+    raise ConfigurationError(f"OTLP protocol {protocol!r} is not supported; use grpc or http/protobuf")
+
+
+def _build_logs(telemetry: Telemetry, opts: dict[str, Any], resource: Resource, timeout: float) -> None:
+    """A LoggerProvider for GenAI content events: only when content capture is on and logs are exported."""
+    names = [name for name in dict.fromkeys(opts["logs_exporter"]) if name != "none"]
+    if not opts["capture_content"] or not names:
+        return
+    from opentelemetry.sdk._logs import LoggerProvider as SDKLoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogRecordExporter
+
+    existing = get_logger_provider()
+    if isinstance(existing, SDKLoggerProvider) and id(existing) not in _owned_ids:
+        telemetry.logger_provider = existing  # the app's pipeline decides where logs go
+        return
+    provider = SDKLoggerProvider(resource=resource, shutdown_on_exit=False)
+    for name in names:
+        if name == "otlp":
+            exporter = _otlp_log_exporter(timeout)
+        elif name == "console":
+            exporter = ConsoleLogRecordExporter()
+        else:
+            exporter = _entry_point("opentelemetry_logs_exporter", name)()
+        provider.add_log_record_processor(BatchLogRecordProcessor(exporter, export_timeout_millis=timeout * 1000))
+    _owned_ids.add(id(provider))
+    telemetry.logger_provider, telemetry.owns_logger_provider = provider, True
+
+
 def _set_propagators(names: Sequence[str]) -> None:
     from opentelemetry.propagate import set_global_textmap
     from opentelemetry.propagators.composite import CompositePropagator
@@ -510,6 +557,9 @@ def _close(telemetry: Telemetry, timeout: float) -> None:
         if telemetry.owns_tracer_provider and telemetry.tracer_provider is not None:
             with _errors.guarded("tracer provider shutdown"):
                 telemetry.tracer_provider.shutdown()  # type: ignore[attr-defined]
+        if telemetry.owns_logger_provider:
+            with _errors.guarded("logger provider shutdown"):
+                telemetry.logger_provider.shutdown()
 
     # Exporters retry with backoff against a dead collector; the thread bounds how long we wait.
     worker = threading.Thread(target=stop_providers, name="llmtel-shutdown", daemon=True)
@@ -545,7 +595,7 @@ def force_flush(timeout: float = 10.0) -> bool:
     if telemetry is None or telemetry.disabled:
         return True
     ok = True
-    for provider in (telemetry.meter_provider, telemetry.tracer_provider):
+    for provider in (telemetry.meter_provider, telemetry.tracer_provider, telemetry.logger_provider):
         flush = getattr(provider, "force_flush", None)
         if flush is not None:
             with _errors.guarded("force_flush"):

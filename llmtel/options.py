@@ -91,6 +91,10 @@ OPTIONS: Final[tuple[Option, ...]] = (
            "`opentelemetry_metrics_exporter` entry point such as `llmtel_cloudwatch`.", "`llmtel_prometheus`"),
     Option("traces_exporter", "OTEL_TRACES_EXPORTER", (), _names,
            "Span exporters besides the local trace store: `otlp`, `console`, `none`.", "none"),
+    Option("logs_exporter", "OTEL_LOGS_EXPORTER", (), _names,
+           "Log exporters (`otlp`, `console`, `none`) for GenAI content events. A LoggerProvider is built only "
+           "when `capture_content` is on and an exporter is named (the app's own SDK LoggerProvider is used "
+           "when it has one).", "none"),
     Option("prometheus_host", "OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1", _text,
            "Address the embedded endpoint binds (`/metrics`, `/health`, `/traces/<trace_id>`)."),
     Option("prometheus_port", "OTEL_EXPORTER_PROMETHEUS_PORT", 9464, _port,
@@ -189,8 +193,9 @@ def resolve(arguments: Mapping[str, Any], environ: Mapping[str, str] | None = No
         resolved[option.keyword] = value
     if isinstance(resolved["metrics_exporter"], str):
         resolved["metrics_exporter"] = _names(resolved["metrics_exporter"])
-    if isinstance(resolved["traces_exporter"], str):
-        resolved["traces_exporter"] = _names(resolved["traces_exporter"])
+    for key in ("traces_exporter", "logs_exporter"):
+        if isinstance(resolved[key], str):
+            resolved[key] = _names(resolved[key])
     if isinstance(resolved["propagators"], str):
         resolved["propagators"] = _names(resolved["propagators"])
     return resolved

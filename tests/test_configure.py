@@ -255,3 +255,24 @@ def test_installs_global_providers_when_the_app_has_none() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout and "Overriding" not in result.stderr
+
+
+def test_content_capture_with_a_logs_exporter_sets_up_a_logger_provider() -> None:
+    result = _run(
+        """
+        from opentelemetry._logs import LogRecord, get_logger, get_logger_provider
+        import llmtel
+        t = llmtel.configure(prometheus_port=0, process_metrics=False, capture_content=True, logs_exporter="console")
+        assert get_logger_provider() is t.logger_provider and t.owns_logger_provider
+        get_logger("llmtel-test").emit(LogRecord(body="gen_ai content event"))
+        assert llmtel.force_flush()
+        llmtel.shutdown()
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "gen_ai content event" in result.stdout
+
+
+def test_no_logger_provider_without_content_capture() -> None:
+    telemetry = llmtel.configure(prometheus_port=0, process_metrics=False, logs_exporter="console")
+    assert telemetry.logger_provider is None
