@@ -16,8 +16,9 @@ from typing import Any
 
 import boto3
 import pytest
-from cloud_fakes import AzureTrackServer, OtlpGrpcReceiver, self_signed_cert, service_account_info
+from cloud_fakes import AzureTrackServer, OtlpGrpcReceiver, service_account_info
 from opentelemetry.sdk.metrics.export import MetricExporter
+from realservers import self_signed_cert
 
 import llmtel
 from llmtel import semconv

@@ -15,7 +15,6 @@ from cloud_fakes import (
     free_port,
     make_instruments,
     provider,
-    self_signed_cert,
     service_account_info,
 )
 from google.auth import jwt as google_jwt
@@ -24,6 +23,7 @@ from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from prometheus_client import CollectorRegistry, generate_latest
+from realservers import self_signed_cert
 
 from llmtel import _errors, semconv
 from llmtel._errors import ConfigurationError
