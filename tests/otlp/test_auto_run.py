@@ -173,7 +173,10 @@ def _noise(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.strip() and not _is_loader_line(line)]
 
 
-def _otlp_env(rx: OtlpReceiver, protocol: str, prom_port: int, **extra: str) -> dict[str, str]:
+def _otlp_env(
+    rx: OtlpReceiver, protocol: str, prom_port: int, *, select: dict[str, str] = SELECT_LLMTEL, **extra: str
+) -> dict[str, str]:
+    """The env-only full pipeline: bridge + OTLP push; ``select`` picks the distro/configurator."""
     return _base_env(
         OTEL_SERVICE_NAME="auto-app",
         OTEL_RESOURCE_ATTRIBUTES="deployment.environment.name=ci",
@@ -182,7 +185,7 @@ def _otlp_env(rx: OtlpReceiver, protocol: str, prom_port: int, **extra: str) -> 
         OTEL_EXPORTER_OTLP_ENDPOINT=rx.endpoint(protocol),
         OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
         OTEL_EXPORTER_PROMETHEUS_PORT=str(prom_port),
-        **SELECT_LLMTEL,
+        **select,
         **extra,
     )
 
@@ -274,16 +277,7 @@ def test_llmtel_selected_when_opentelemetry_distro_is_installed_too(
     receiver: OtlpReceiver, selection: dict[str, str]
 ) -> None:
     port = free_port()
-    env = _base_env(
-        OTEL_SERVICE_NAME="auto-app",
-        OTEL_RESOURCE_ATTRIBUTES="deployment.environment.name=ci",
-        OTEL_METRICS_EXPORTER="llmtel_prometheus,otlp",
-        OTEL_TRACES_EXPORTER="otlp",
-        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.grpc_endpoint,
-        OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
-        OTEL_EXPORTER_PROMETHEUS_PORT=str(port),
-        **selection,
-    )
+    env = _otlp_env(receiver, "grpc", port, select=selection)
     with run_app(env) as app:
         assert app.facts["configured"] and app.facts["from_auto_instrumentation"], app.facts
         assert app.facts["global_meter_provider_is_llmtels"]
@@ -304,15 +298,7 @@ def test_telemetry_flows_whichever_configurator_the_loader_picks(receiver: OtlpR
     calls must still reach the collector with linked exemplars and be served at /metrics.
     """
     port = free_port()
-    env = _base_env(
-        OTEL_SERVICE_NAME="auto-app",
-        OTEL_RESOURCE_ATTRIBUTES="deployment.environment.name=ci",
-        OTEL_METRICS_EXPORTER="llmtel_prometheus,otlp",
-        OTEL_TRACES_EXPORTER="otlp",
-        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.grpc_endpoint,
-        OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
-        OTEL_EXPORTER_PROMETHEUS_PORT=str(port),
-    )
+    env = _otlp_env(receiver, "grpc", port, select={})
     with run_app(env) as app:
         span_ids = _assert_pushed_and_linked(receiver, app.facts)
         _check_scrape(f"http://127.0.0.1:{port}/metrics", span_ids)
