@@ -30,7 +30,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 import llmtel
 from benchmarks import scrape
 from benchmarks.harness import Row
-from llmtel import _state, semconv
+from llmtel import semconv
+from llmtel._internal import state as _state
 
 
 def _held(setup: Callable[[], Any], work: Callable[[Any], Any]) -> int:
@@ -79,7 +80,7 @@ def run(series: int) -> list[Row]:
     def bridge_series(telemetry: llmtel.Telemetry) -> Any:
         assert telemetry.tracer_provider is not None
         tracer = telemetry.tracer_provider.get_tracer("bench.memory")
-        histogram = llmtel._state.current().instruments.client_duration
+        histogram = llmtel._internal.state.current().instruments.client_duration
         for i in range(series):
             with tracer.start_as_current_span("call"):
                 for value in scrape._values(i):

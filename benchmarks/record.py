@@ -19,8 +19,9 @@ from prometheus_client import Histogram as PromHistogram
 
 import llmtel
 from benchmarks.harness import Result, interleaved
-from llmtel import _fastpath, semconv
-from llmtel.naming import prometheus_name
+from llmtel import semconv
+from llmtel._internal import fastpath as _fastpath
+from llmtel._internal.naming import prometheus_name
 
 PROVIDER, MODEL, RESPONSE_MODEL = "openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18"
 ADDRESS, PORT = "api.openai.com", 443

@@ -28,8 +28,9 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 
 import llmtel
 from benchmarks.harness import Row, interleaved, rows_from
-from llmtel import _state, semconv
-from llmtel.naming import prometheus_name
+from llmtel import semconv
+from llmtel._internal import state as _state
+from llmtel._internal.naming import prometheus_name
 
 DURATION = semconv.spec("gen_ai.client.operation.duration")
 STOCK = "stock OTel exporter, text 0.0.4"
@@ -56,7 +57,7 @@ def _llmtel_bridge(n: int) -> llmtel.Telemetry:
     telemetry = llmtel.configure(prometheus_port=0, gpu_metrics=False, process_metrics=False, cardinality_limit=n + 100)
     assert telemetry.tracer_provider is not None
     tracer = telemetry.tracer_provider.get_tracer("bench.scrape")
-    histogram = llmtel._state.current().instruments.client_duration
+    histogram = llmtel._internal.state.current().instruments.client_duration
     for i in range(n):
         with tracer.start_as_current_span("call"):
             for value in _values(i):

@@ -12,7 +12,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 import llmtel
-from llmtel import _errors
+from llmtel._internal import errors as _errors
 from llmtel.testing import Capture
 
 DURATION = "gen_ai.client.operation.duration"

@@ -16,7 +16,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 
 import llmtel
-from llmtel.options import OPTIONS, resolve
+from llmtel.config.options import OPTIONS, resolve
 from llmtel.testing import Capture
 
 

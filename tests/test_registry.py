@@ -14,9 +14,10 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
 from prometheus_client import CollectorRegistry, generate_latest
 
-from llmtel import docgen, semconv
-from llmtel.instruments import Instruments
-from llmtel.naming import prometheus_series
+from llmtel import semconv
+from llmtel._internal.instruments import Instruments
+from llmtel._internal.naming import prometheus_series
+from llmtel.cli import docgen
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +72,7 @@ def test_client_measurements_never_use_server_names() -> None:
 
 
 def test_prometheus_names_are_what_the_exporter_serves() -> None:
-    """llmtel.naming must agree with opentelemetry-exporter-prometheus (fails loudly if upstream changes)."""
+    """llmtel._internal.naming must agree with opentelemetry-exporter-prometheus (fails loudly if upstream changes)."""
     registry = CollectorRegistry()
     provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=registry)])
     instruments = Instruments(provider.get_meter("t"))

@@ -25,7 +25,7 @@ from opentelemetry.semconv._incubating.attributes import hw_attributes as hw
 from opentelemetry.semconv._incubating.attributes.network_attributes import NETWORK_IO_DIRECTION
 from opentelemetry.semconv._incubating.metrics import hw_metrics as hwm
 
-from llmtel import _errors
+from llmtel._internal import errors as _errors
 from llmtel.collectors import Points, SweepCache, bind, unbind
 
 __all__ = ["MIG_INSTANCE", "PROCESS_GPU_MEMORY_USAGE", "GpuCollector", "install"]

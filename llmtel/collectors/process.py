@@ -37,7 +37,7 @@ from opentelemetry.semconv._incubating.attributes.process_attributes import (
 from opentelemetry.semconv._incubating.metrics import cpython_metrics as cm
 from opentelemetry.semconv._incubating.metrics import process_metrics as pm
 
-from llmtel import _errors
+from llmtel._internal import errors as _errors
 from llmtel.collectors import Points, SweepCache, bind, unbind
 
 __all__ = ["BUILD_INFO", "GC_PAUSE_TIME", "ProcessCollector", "install"]

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from opentelemetry.sdk.metrics.export import MetricExportResult, MetricsData
 
-from llmtel._errors import ConfigurationError, export_failed
+from llmtel._internal.errors import ConfigurationError, export_failed
 
 try:
     from azure.monitor.opentelemetry.exporter import AzureMonitorMetricExporter

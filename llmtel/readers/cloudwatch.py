@@ -66,7 +66,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 
 from llmtel import semconv
-from llmtel._errors import ConfigurationError, export_failed, report
+from llmtel._internal.errors import ConfigurationError, export_failed, report
 
 __all__ = [
     "DEFAULT_LOG_GROUP",

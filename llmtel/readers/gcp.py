@@ -25,7 +25,7 @@ import grpc
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics.export import MetricExportResult, MetricsData
 
-from llmtel._errors import ConfigurationError, export_failed
+from llmtel._internal.errors import ConfigurationError, export_failed
 
 __all__ = ["GOOGLE_OTLP_ENDPOINT", "PROJECT_ATTRIBUTE", "SCOPES", "GcpOtlpMetricExporter"]
 

@@ -73,14 +73,14 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
-from llmtel import _errors
+from llmtel._internal import errors as _errors
 
 __all__ = [
     "CONTENT_TYPE_OPENMETRICS",
     "CONTENT_TYPE_TEXT",
-    "AutoPrometheusBridgeReader",
     "PrometheusBridgeReader",
     "bridge_for",
+    "bridge_kwargs",
     "wants_openmetrics",
 ]
 
@@ -266,7 +266,7 @@ class PrometheusBridgeReader(MetricReader):
     @classmethod
     def from_options(cls, opts: dict[str, Any]) -> PrometheusBridgeReader:
         """Build the bridge from configure()'s resolved options."""
-        return cls(**_options_kwargs(opts))
+        return cls(**bridge_kwargs(opts))
 
     # -- configuration that may change after fork ---------------------------------
     def set_constant_labels(self, labels: Mapping[str, str]) -> None:
@@ -280,7 +280,7 @@ class PrometheusBridgeReader(MetricReader):
         """Labels added to every series."""
         return dict(self._constant)
 
-    def _after_fork_in_child(self, *, forget_inherited: bool = False) -> None:
+    def after_fork_in_child(self, *, forget_inherited: bool = False) -> None:
         """Make a forked child's bridge usable; with ``forget_inherited``, start its series from zero.
 
         A worker forked after configure() inherits a copy of every series the
@@ -538,30 +538,7 @@ class _FamilyCollector(Collector):
         return iter(list(families))
 
 
-class AutoPrometheusBridgeReader(PrometheusBridgeReader):
-    """The ``llmtel_prometheus`` entry point for configurators other than llmtel's own.
-
-    The SDK's configurator (e.g. opentelemetry-distro's) instantiates metric
-    exporters with no arguments; this one then starts the embedded endpoint
-    itself from the same environment variables ``llmtel.configure()`` reads.
-    (``llmtel.configure()`` recognises the name and never instantiates this.)
-    """
-
-    def __init__(self) -> None:
-        from llmtel.endpoint import Endpoint
-        from llmtel.options import resolve
-
-        opts = resolve({})
-        super().__init__(**_options_kwargs(opts))
-        self.endpoint = Endpoint.from_options(opts, registry=self.registry, trace_store=None)
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        """Stop the endpoint, then stop exposing families."""
-        self.endpoint.close()
-        super().shutdown(timeout_millis, **kwargs)
-
-
-def _options_kwargs(opts: dict[str, Any]) -> dict[str, Any]:
+def bridge_kwargs(opts: dict[str, Any]) -> dict[str, Any]:
     """Constructor arguments of the bridge from configure()'s resolved options."""
     resource_labels = opts.get("prometheus_resource_labels") or None
     return {

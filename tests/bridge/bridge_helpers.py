@@ -94,7 +94,8 @@ def ids(call: Any) -> tuple[str, str]:
 
 def every_instrument_workload() -> None:
     """Touch every instrument of the registry that a process without GPUs can record."""
-    from llmtel import _errors, runtime
+    from llmtel._internal import errors as _errors
+    from llmtel._internal import runtime
 
     streamed_call(ttfc=0.001)
     with llmtel.llm_call(provider="vllm", model="llama", role="server", stream=True) as server:

@@ -26,7 +26,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 
 import llmtel
 from llmtel import semconv
-from llmtel.naming import prometheus_name
+from llmtel._internal.naming import prometheus_name
 from llmtel.readers.prometheus import PrometheusBridgeReader, wants_openmetrics
 
 
@@ -63,8 +63,8 @@ def test_ttfc_bucket_carries_the_calls_trace_and_span_id() -> None:
 def test_counter_exemplar_and_every_histogram_of_the_call() -> None:
     with configured() as telemetry:
         with llmtel.tool("search") as tool:
-            llmtel.runtime.cache_lookup("prompt", hit=True)
-        llmtel.runtime.cache_lookup("other", hit=True)  # outside any span: nothing to link to
+            llmtel.cache_lookup("prompt", hit=True)
+        llmtel.cache_lookup("other", hit=True)  # outside any span: nothing to link to
         call = streamed_call()
         text = telemetry.bridge.render(openmetrics=True)
     families = om_families(text)
@@ -221,7 +221,7 @@ def test_label_values_are_escaped_and_resource_labels_filtered(monkeypatch: pyte
     with configured(
         service_name="svc", resource_attributes={"deployment.environment": "prod", "host.name": "h"}
     ) as telemetry:
-        llmtel.runtime.cache_lookup('we"ird\\name\nx', hit=True)
+        llmtel.cache_lookup('we"ird\\name\nx', hit=True)
         text = telemetry.bridge.render(openmetrics=True)
     families = om_families(text)
     [sample] = families["llmtel_cache_requests"].samples
@@ -281,7 +281,7 @@ def test_bridge_on_an_auto_describing_registry(caplog: pytest.LogCaptureFixture)
 def test_unsupported_and_clashing_metrics_are_skipped_not_fatal() -> None:
     from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 
-    from llmtel import _errors
+    from llmtel._internal import errors as _errors
 
     _errors.reset()
     bridge = PrometheusBridgeReader()

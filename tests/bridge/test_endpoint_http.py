@@ -25,7 +25,7 @@ from prometheus_client import REGISTRY, Counter
 from prometheus_client.core import CounterMetricFamily
 
 import llmtel
-from llmtel._errors import ConfigurationError
+from llmtel._internal.errors import ConfigurationError
 
 
 def test_openmetrics_when_negotiated_text_otherwise_gzip_when_asked() -> None:
@@ -147,7 +147,7 @@ def test_serves_app_prometheus_client_metrics_once(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("LLMTEL_PROMETHEUS_SERVE_DEFAULT_REGISTRY", "true")
     app_metrics.labels(route="/chat").inc(3)
     with configured() as telemetry:
-        llmtel.runtime.cache_lookup("prompt", hit=True)
+        llmtel.cache_lookup("prompt", hit=True)
         url = telemetry.metrics_url
         assert url is not None
         for accept in (OPENMETRICS_ACCEPT, "text/plain"):
@@ -207,7 +207,7 @@ def test_endpoint_options_as_configure_keywords() -> None:
         prometheus_resource_labels=["service.name"],
         service_name="kw",
     ) as telemetry:
-        llmtel.runtime.cache_lookup("prompt", hit=True)
+        llmtel.cache_lookup("prompt", hit=True)
         base = telemetry.endpoint_url
         assert get(f"{base}/prom")[0] == 401
         token = base64.b64encode(b"u:p").decode()

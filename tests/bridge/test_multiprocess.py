@@ -30,7 +30,7 @@ def _own_worker(base: int, calls: int, out: Any, stop: Any) -> None:
         llmtel.shutdown()
         telemetry = llmtel.configure(prometheus_port=base, gpu_metrics=False, process_metrics=False)
         for _ in range(calls):
-            llmtel.runtime.cache_lookup("worker", hit=True)
+            llmtel.cache_lookup("worker", hit=True)
         assert telemetry.endpoint is not None
         out.put((os.getpid(), telemetry.endpoint.port, telemetry.endpoint.worker, calls))
         stop.wait(30)
@@ -42,7 +42,7 @@ def _own_worker(base: int, calls: int, out: Any, stop: Any) -> None:
 def _forked_worker(calls: int, out: Any, stop: Any) -> None:
     try:
         for _ in range(calls):
-            llmtel.runtime.cache_lookup("worker", hit=True)
+            llmtel.cache_lookup("worker", hit=True)
         telemetry = llmtel.current()
         assert telemetry is not None and telemetry.endpoint is not None
         out.put((os.getpid(), telemetry.endpoint.port, telemetry.endpoint.worker, calls))
@@ -111,7 +111,7 @@ def test_workers_forked_after_configure(monkeypatch: pytest.MonkeyPatch, workers
     try:
         assert telemetry.endpoint is not None and telemetry.endpoint.worker == 0
         for _ in range(5):
-            llmtel.runtime.cache_lookup("master", hit=True)  # recorded before the fork
+            llmtel.cache_lookup("master", hit=True)  # recorded before the fork
         out, stop = fork.Queue(), fork.Event()
         for calls in (2, 4):
             process = fork.Process(target=_forked_worker, args=(calls, out, stop))

@@ -20,8 +20,8 @@ from opentelemetry import trace
 from realservers import prometheus_server
 
 from llmtel import semconv
-from llmtel.endpoint import Endpoint
-from llmtel.naming import prometheus_name
+from llmtel._internal.naming import prometheus_name
+from llmtel.serving.endpoint import Endpoint
 
 pytestmark = pytest.mark.realserver
 

@@ -9,7 +9,7 @@ import pytest
 from bridge_helpers import configured, every_instrument_workload, text_families
 
 from llmtel import semconv
-from llmtel.naming import prometheus_series
+from llmtel._internal.naming import prometheus_series
 
 PROMTOOL = shutil.which("promtool")
 pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (apt-get install prometheus)")

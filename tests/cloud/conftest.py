@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from cloud_fakes import HOST, MotoServer
 
-from llmtel import _errors
+from llmtel._internal import errors as _errors
 
 _VENDOR_ENV_PREFIXES = ("AWS_", "LLMTEL_CLOUDWATCH_", "APPLICATIONINSIGHTS_", "GOOGLE_", "GCLOUD_", "CLOUDSDK_")
 

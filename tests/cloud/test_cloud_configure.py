@@ -22,7 +22,7 @@ from realservers import self_signed_cert
 
 import llmtel
 from llmtel import semconv
-from llmtel.naming import prometheus_name
+from llmtel._internal.naming import prometheus_name
 
 if sys.version_info >= (3, 11):
     import tomllib

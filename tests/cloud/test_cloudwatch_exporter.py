@@ -15,9 +15,10 @@ from opentelemetry.sdk.metrics.export import MetricExportResult, PeriodicExporti
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry, generate_latest
 
-from llmtel import _errors, semconv
-from llmtel._errors import ConfigurationError
-from llmtel.naming import prometheus_name
+from llmtel import semconv
+from llmtel._internal import errors as _errors
+from llmtel._internal.errors import ConfigurationError
+from llmtel._internal.naming import prometheus_name
 from llmtel.readers.cloudwatch import (
     NOT_DIMENSIONS,
     CloudWatchMetricExporter,

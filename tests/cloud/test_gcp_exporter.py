@@ -25,9 +25,10 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from prometheus_client import CollectorRegistry, generate_latest
 from realservers import self_signed_cert
 
-from llmtel import _errors, semconv
-from llmtel._errors import ConfigurationError
-from llmtel.naming import prometheus_name
+from llmtel import semconv
+from llmtel._internal import errors as _errors
+from llmtel._internal.errors import ConfigurationError
+from llmtel._internal.naming import prometheus_name
 from llmtel.readers.gcp import PROJECT_ATTRIBUTE, SCOPES, GcpOtlpMetricExporter
 
 pytestmark = pytest.mark.realserver

@@ -16,7 +16,8 @@ from fake_nvml import FakeGpu, FakeMig, FakeNvml
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import Gauge, InMemoryMetricReader, Sum
 
-from llmtel import _errors, semconv
+from llmtel import semconv
+from llmtel._internal import errors as _errors
 from llmtel.collectors import gpu as gpu_collector
 from llmtel.collectors.gpu import MIG_INSTANCE, PROCESS_GPU_MEMORY_USAGE
 

@@ -13,7 +13,7 @@ import pytest
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GenAiTokenTypeValues
 
 from llmtel import semconv
-from llmtel.naming import prometheus_label, prometheus_series
+from llmtel._internal.naming import prometheus_label, prometheus_series
 
 DOC = (Path(__file__).parents[2] / "docs" / "gpu.md").read_text()
 

@@ -19,10 +19,11 @@ from opentelemetry.sdk.metrics.export import Gauge, InMemoryMetricReader, Sum
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from llmtel import _errors, semconv
+from llmtel import semconv
+from llmtel._internal import errors as _errors
+from llmtel._internal.naming import prometheus_series
 from llmtel.collectors import gpu as gpu_collector
 from llmtel.collectors import process as process_collector
-from llmtel.naming import prometheus_series
 
 PROCESS_METRICS = [s.name for s in semconv.INSTRUMENTS if s.group == "process"]
 

@@ -1,4 +1,4 @@
-"""``llmtel dashboard``: valid Grafana JSON whose queries use only names llmtel.naming produces."""
+"""``llmtel dashboard``: valid Grafana JSON whose queries use only names llmtel._internal.naming produces."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ import yaml
 from opentelemetry.semconv._incubating.metrics import hw_metrics
 from promql_scan import metric_names
 
-from llmtel import dashboards, naming, semconv
+from llmtel import semconv
+from llmtel._internal import naming
+from llmtel.cli import dashboards
 from llmtel.semconv import InstrumentSpec, Kind
 
 
 def allowed_names(latest: bool = False) -> set[str]:
-    """Every sample name llmtel.naming gives the registry, plus the exporter's target_info."""
+    """Every sample name llmtel._internal.naming gives the registry, plus the exporter's target_info."""
     out = {"target_info"}
     for spec in semconv.INSTRUMENTS:
         out.update(naming.prometheus_series(spec, latest=latest))
@@ -78,7 +80,7 @@ def test_every_expr_uses_only_names_from_llmtel_naming(flavor: str) -> None:
     dash = _dashboard("--naming", flavor)
     allowed = allowed_names()
     if flavor == "otlp-collector":
-        # The Collector's translator adds _ratio to unit-"1" gauges (PromNames does, from llmtel.naming's name).
+        # The Collector's translator adds _ratio to unit-"1" gauges (PromNames does, from the naming module's name).
         allowed = {n for n in allowed if n != "target_info"}
         allowed |= {
             naming.prometheus_name(s, latest=False) + "_ratio"

@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from llmtel import dashboards, docgen
+from llmtel.cli import dashboards, docgen
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

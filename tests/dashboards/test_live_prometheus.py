@@ -31,7 +31,7 @@ import pytest
 from promql_scan import metric_names
 from realservers import free_port, prometheus_server, require_binary, stop_process
 
-from llmtel import dashboards, rules
+from llmtel.cli import dashboards, rules
 
 pytestmark = pytest.mark.realserver
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from llmtel import rules as rules_mod
-from llmtel.dashboards import PromNames, instrument, label, le_matcher
+from llmtel.cli import rules as rules_mod
+from llmtel.cli.dashboards import PromNames, instrument, label, le_matcher
 from llmtel.semconv import ERROR_TYPE, EXPORTER_NAME, SELF_PROBLEM
 
 PROMTOOL = shutil.which("promtool")

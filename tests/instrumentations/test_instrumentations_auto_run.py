@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from realservers import free_port
 
 from llmtel import semconv
-from llmtel.naming import prometheus_label, prometheus_name
+from llmtel._internal.naming import prometheus_label, prometheus_name
 
 OPENAI_APP = Path(__file__).with_name("app_openai_auto.py")
 GRPC_APP = Path(__file__).with_name("app_grpc_auto.py")

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-# tests/ has no __init__.py; make the shared receiver module importable however pytest is started.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from otlp_receiver import OtlpReceiver
 
 

@@ -28,7 +28,7 @@ import pytest
 from otlp_receiver import OtlpReceiver, free_port
 
 from llmtel import semconv
-from llmtel.naming import prometheus_name
+from llmtel._internal.naming import prometheus_name
 
 APP = Path(__file__).with_name("app_auto.py")
 ROOT = Path(__file__).resolve().parents[2]

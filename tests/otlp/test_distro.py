@@ -1,4 +1,4 @@
-"""llmtel.distro in-process: defaults only fill gaps; the configurator never raises into the app."""
+"""llmtel.config.distro in-process: defaults only fill gaps; the configurator never raises into the app."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from importlib.metadata import entry_points
 import pytest
 
 import llmtel
-from llmtel import distro
+from llmtel.config import distro
 
 
 @pytest.fixture(autouse=True)
@@ -24,8 +24,8 @@ def test_entry_points_are_registered_under_the_llmtel_name() -> None:
     configurators = {ep.name: ep.value for ep in entry_points(group="opentelemetry_configurator")}
     if "llmtel" not in distros:
         pytest.skip("llmtel is not installed (pip install -e .): entry points are not registered")
-    assert distros["llmtel"] == "llmtel.distro:LlmtelDistro"
-    assert configurators["llmtel"] == "llmtel.distro:LlmtelConfigurator"
+    assert distros["llmtel"] == "llmtel.config.distro:LlmtelDistro"
+    assert configurators["llmtel"] == "llmtel.config.distro:LlmtelConfigurator"
 
 
 def test_distro_fills_defaults() -> None:

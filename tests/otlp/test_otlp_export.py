@@ -12,7 +12,7 @@ from otlp_receiver import OtlpReceiver, SpanRecord
 
 import llmtel
 from llmtel import semconv
-from llmtel.naming import prometheus_name
+from llmtel._internal.naming import prometheus_name
 
 PROTOCOLS = ["grpc", "http/protobuf"]
 TTFC = semconv.spec("gen_ai.client.operation.time_to_first_chunk")

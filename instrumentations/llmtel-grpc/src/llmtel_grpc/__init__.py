@@ -40,7 +40,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 import llmtel
-from llmtel._errors import guarded
+from llmtel._internal.errors import guarded
 
 __all__ = [
     "AioInferenceServerInterceptor",

@@ -26,7 +26,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
 
 import llmtel
-from llmtel._errors import guarded, report
+from llmtel._internal.errors import guarded, report
 from llmtel_openai import _content
 from llmtel_openai._content import field
 

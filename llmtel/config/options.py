@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from llmtel._errors import ConfigurationError
+from llmtel._internal.errors import ConfigurationError
 
 
 def _text(raw: str) -> str:

@@ -128,7 +128,7 @@ class _Plan:
         """True when a series this plan writes into is no longer in the SDK's storage.
 
         The SDK itself never drops a cumulative series, but llmtel's bridge forgets the
-        series a forked worker inherited (``PrometheusBridgeReader._after_fork_in_child``).
+        series a forked worker inherited (``PrometheusBridgeReader.after_fork_in_child``).
         """
         for target in self.targets or ():
             if not target.reset and target.match._attributes_aggregation.get(target.key) is not target.aggregation:

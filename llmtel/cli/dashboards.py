@@ -1,13 +1,13 @@
 """``llmtel dashboard``: a Grafana dashboard generated from the instrument registry.
 
-Every metric name in every query comes from :mod:`llmtel.naming` applied to a
+Every metric name in every query comes from :mod:`llmtel._internal.naming` applied to a
 registry entry (:data:`llmtel.semconv.INSTRUMENTS`); a panel whose instruments
 the registry lacks is not drawn, and every registry instrument that no curated
 panel covers still gets a generic panel in its group's row, so instruments
 added later (GPU, process, ...) show up without touching this file.
 
 The PromQL building blocks here (:class:`PromNames`, :class:`Query`) are shared
-with :mod:`llmtel.rules`.
+with :mod:`llmtel.cli.rules`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from opentelemetry.semconv._incubating.metrics import process_metrics as _pm
 from opentelemetry.semconv.attributes import service_attributes as _svc
 
 from llmtel import semconv
-from llmtel.naming import prometheus_label, prometheus_name, prometheus_series
+from llmtel._internal.naming import prometheus_label, prometheus_name, prometheus_series
 from llmtel.semconv import InstrumentSpec, Kind
 
 __all__ = [
@@ -82,7 +82,7 @@ def instrument(name: str) -> InstrumentSpec | None:
 class PromNames:
     """Prometheus sample names of registry instruments, for one way of getting them into Prometheus.
 
-    ``prometheus``: what llmtel's bridge serves (``llmtel.naming``, i.e. the OTel Python
+    ``prometheus``: what llmtel's bridge serves (``llmtel._internal.naming``, i.e. the OTel Python
     exporter's translation). ``otlp-collector``: the Collector's translator
     (``prometheus``/``prometheusremotewrite`` exporters, Prometheus' OTLP receiver) adds the
     same unit and ``_total`` suffixes, and also ``_ratio`` to gauges whose unit is ``1``.
@@ -138,7 +138,7 @@ class PromNames:
 
 
 def label(key: str) -> str:
-    """Prometheus label of an attribute key (``llmtel.naming``)."""
+    """Prometheus label of an attribute key (``llmtel._internal.naming``)."""
     return prometheus_label(key)
 
 
@@ -545,7 +545,7 @@ def _curated(q: Query) -> list[Panel]:
     if specs := _need("llmtel.cache.requests"):
         (c,) = specs
         cn, cr = label(semconv.CACHE_NAME), label(semconv.CACHE_RESULT)
-        is_hit = cr + '="hit"'  # llmtel.runtime.cache_lookup's value
+        is_hit = cr + '="hit"'  # llmtel._internal.runtime.cache_lookup's value
         hit = f"sum by ({cn}) ({q.rate(n.total(c), c, is_hit)})"
         out.append(
             Panel(

@@ -13,8 +13,10 @@ from contextlib import contextmanager
 from time import perf_counter
 from typing import Any
 
-from llmtel import _errors, _state, semconv
-from llmtel._values import clean_duration, clean_str
+from llmtel import semconv
+from llmtel._internal import errors as _errors
+from llmtel._internal import state as _state
+from llmtel._internal.values import clean_duration, clean_str
 
 __all__ = [
     "CIRCUIT_STATES",

@@ -7,7 +7,7 @@ current, so histogram samples carry the span's trace and span id as exemplars.
 One class serves ``with`` and ``async with``; streams are wrapped by
 ``wrap_stream`` for sync and async iterables alike.
 
-Nothing here raises into the caller: failures are counted by ``llmtel._errors``.
+Nothing here raises into the caller: failures are counted by ``llmtel._internal.errors``.
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from llmtel import _errors, _fastpath, _state, semconv
-from llmtel._values import clean_count, clean_str
+from llmtel import semconv
+from llmtel._internal import errors as _errors
+from llmtel._internal import fastpath as _fastpath
+from llmtel._internal import state as _state
+from llmtel._internal.values import clean_count, clean_str
 
 __all__ = ["AgentInvocation", "LLMCall", "Retrieval", "ToolInvocation", "agent", "llm_call", "retrieval", "tool"]
 
@@ -303,7 +306,7 @@ class LLMCall(_Operation):
     # -- recording ----------------------------------------------------------
     def _record(self, duration: float) -> None:
         # _fastpath.record/add/record_many equal instrument.record()/add() per value, with the
-        # per-call SDK work done once (see llmtel/_fastpath.py and docs/performance.md).
+        # per-call SDK work done once (see llmtel/_internal/fastpath.py and docs/performance.md).
         ins = self._handles.instruments
         record = _fastpath.record
         _fastpath.add(ins.active, -1, self._active_attrs)

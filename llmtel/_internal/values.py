@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from llmtel import _errors
+from llmtel._internal import errors as _errors
 
 _limit = 128
 

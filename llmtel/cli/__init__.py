@@ -9,10 +9,13 @@ from collections.abc import Sequence
 
 #: subcommand → (module, help). Each module defines add_arguments(parser) and run(args) -> int.
 COMMANDS = {
-    "demo": ("llmtel.demo", "run a simulated LLM workload emitting real telemetry to the embedded endpoint"),
-    "docs": ("llmtel.docgen", "regenerate every generated docs file (metric and option references, dashboards, rules)"),
-    "dashboard": ("llmtel.dashboards", "print a Grafana dashboard generated from the registry"),
-    "rules": ("llmtel.rules", "print Prometheus recording and alerting rules generated from the registry"),
+    "demo": ("llmtel.cli.demo", "run a simulated LLM workload emitting real telemetry to the embedded endpoint"),
+    "docs": (
+        "llmtel.cli.docgen",
+        "regenerate every generated docs file (metric and option references, dashboards, rules)",
+    ),
+    "dashboard": ("llmtel.cli.dashboards", "print a Grafana dashboard generated from the registry"),
+    "rules": ("llmtel.cli.rules", "print Prometheus recording and alerting rules generated from the registry"),
 }
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmtel._errors import ConfigurationError
+from llmtel._internal.errors import ConfigurationError
 
 _KINDS = ("input", "output", "cache_read", "cache_creation")
 

@@ -34,8 +34,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.exposition import generate_latest as generate_text
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
-from llmtel import _errors
-from llmtel._errors import ConfigurationError
+from llmtel._internal import errors as _errors
+from llmtel._internal.errors import ConfigurationError
 from llmtel.readers.prometheus import (
     CONTENT_TYPE_OPENMETRICS,
     CONTENT_TYPE_TEXT,
@@ -43,7 +43,7 @@ from llmtel.readers.prometheus import (
     bridge_for,
     wants_openmetrics,
 )
-from llmtel.tracestore import TraceStore
+from llmtel.serving.tracestore import TraceStore
 
 logger = logging.getLogger("llmtel")
 
@@ -317,7 +317,7 @@ class Endpoint:
         self._server = None
         bridge = self._settings["bridge"]
         if isinstance(bridge, PrometheusBridgeReader):
-            bridge._after_fork_in_child(forget_inherited=self._workers > 1)
+            bridge.after_fork_in_child(forget_inherited=self._workers > 1)
         if self._workers > 1:
             try:
                 self._bind()

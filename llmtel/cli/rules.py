@@ -7,7 +7,7 @@
   and 3d/6h at 1x open a ticket);
 * symptom alerts: target not scraped, cardinality overflow series, failing exporters.
 
-Metric names come from :mod:`llmtel.naming` through :class:`llmtel.dashboards.PromNames`.
+Metric names come from :mod:`llmtel._internal.naming` through :class:`llmtel.cli.dashboards.PromNames`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, Final
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _gm
 
 from llmtel import semconv
-from llmtel.dashboards import (
+from llmtel.cli.dashboards import (
     PromNames,
     Query,
     _main_keys,

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from opentelemetry import metrics, trace
 
 from llmtel import semconv
-from llmtel.instruments import Instruments
-from llmtel.pricing import PriceTable
+from llmtel._internal.instruments import Instruments
+from llmtel._internal.pricing import PriceTable
 
 SCOPE = "llmtel"
 try:

@@ -1,6 +1,6 @@
 """``llmtel.configure()``: providers, readers, views, exemplars and the embedded endpoint.
 
-Options resolve as argument > environment > default (``llmtel.options``).
+Options resolve as argument > environment > default (``llmtel.config.options``).
 Providers the application already installed are used, never overridden: the
 SDK refuses a second global provider, so llmtel attaches to the existing one
 (its trace store as one more span processor) instead of building its own.
@@ -34,13 +34,17 @@ from opentelemetry.sdk.trace import SpanProcessor, sampling
 from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from llmtel import _errors, _exportguard, _state, _values, semconv
-from llmtel._errors import ConfigurationError
-from llmtel.endpoint import Endpoint
-from llmtel.options import resolve
-from llmtel.pricing import PriceTable
+from llmtel import semconv
+from llmtel._internal import errors as _errors
+from llmtel._internal import exportguard as _exportguard
+from llmtel._internal import state as _state
+from llmtel._internal import values as _values
+from llmtel._internal.errors import ConfigurationError
+from llmtel._internal.pricing import PriceTable
+from llmtel.config.options import resolve
 from llmtel.readers.prometheus import PrometheusBridgeReader
-from llmtel.tracestore import TraceStore
+from llmtel.serving.endpoint import Endpoint
+from llmtel.serving.tracestore import TraceStore
 
 logger = logging.getLogger("llmtel")
 

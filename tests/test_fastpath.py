@@ -1,4 +1,4 @@
-"""llmtel._fastpath.record_many gives exactly what per-value Histogram.record() gives.
+"""llmtel._internal.fastpath.record_many gives exactly what per-value Histogram.record() gives.
 
 Two identical SDK pipelines get the same values, one through the plain API and
 one through record_many; the collected points must be equal sample for sample
@@ -33,7 +33,8 @@ from opentelemetry.sdk.metrics.view import (
 from opentelemetry.sdk.trace import TracerProvider
 
 import llmtel
-from llmtel import _fastpath, semconv
+from llmtel import semconv
+from llmtel._internal import fastpath as _fastpath
 
 BOUNDS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.08, 0.1, 0.5]
 # On-boundary values, zero, beyond the last bound, repeats, an int, odd floats whose sum order matters.

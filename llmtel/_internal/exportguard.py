@@ -18,7 +18,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from llmtel import _errors
+from llmtel._internal import errors as _errors
 
 #: Loggers the SDK's OTLP exporters log each failed attempt on.
 SDK_EXPORTER_LOGGERS = (

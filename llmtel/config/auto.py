@@ -1,0 +1,31 @@
+"""The ``llmtel_prometheus`` metric-exporter entry point, for configurators other than llmtel's own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmtel.config.options import resolve
+from llmtel.readers.prometheus import PrometheusBridgeReader, bridge_kwargs
+from llmtel.serving.endpoint import Endpoint
+
+
+class AutoPrometheusBridgeReader(PrometheusBridgeReader):
+    """The bridge plus the embedded endpoint, built from the environment alone.
+
+    The SDK's configurator (e.g. opentelemetry-distro's) instantiates metric
+    exporters with no arguments; this one then starts the embedded endpoint
+    itself from the same environment variables ``llmtel.configure()`` reads.
+    (``llmtel.configure()`` recognises the name and never instantiates this.)
+    It lives in :mod:`llmtel.config` because it resolves settings and starts
+    serving, both layers above the readers.
+    """
+
+    def __init__(self) -> None:
+        opts = resolve({})
+        super().__init__(**bridge_kwargs(opts))
+        self.endpoint = Endpoint.from_options(opts, registry=self.registry, trace_store=None)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        """Stop the endpoint, then stop exposing families."""
+        self.endpoint.close()
+        super().shutdown(timeout_millis, **kwargs)
