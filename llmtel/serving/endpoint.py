@@ -16,6 +16,7 @@ See docs/multiprocess.md.
 from __future__ import annotations
 
 import base64
+import errno
 import gzip
 import hmac
 import json
@@ -55,7 +56,9 @@ WORKER_LABEL = "worker"
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    allow_reuse_address = False  # a second process on the same port must fail loudly, not share it
+    # SO_REUSEADDR: a restart may bind while the last scrape's connections sit in TIME-WAIT. On POSIX it never
+    # lets a second listener share the port (that is SO_REUSEPORT); on Windows it would, so it stays off there.
+    allow_reuse_address = os.name != "nt"
     registry: CollectorRegistry | None
     bridge: PrometheusBridgeReader | None
     extra_registry: CollectorRegistry | None
@@ -225,6 +228,29 @@ def _basic_auth(credentials: str | None) -> bytes | None:
     return b"Basic " + base64.b64encode(credentials.encode())
 
 
+def _bind_advice(error: OSError | None, workers: int) -> str:
+    """Why a bind failed, in words that point at the setting to change (never "another process" for a bad host)."""
+    reason = (error.strerror or str(error)) if error else "no port"
+    if isinstance(error, socket.gaierror) or (error is not None and error.errno == errno.EADDRNOTAVAIL):
+        return (
+            f"{reason}. The host is not an address of this machine: set prometheus_host "
+            "(OTEL_EXPORTER_PROMETHEUS_HOST) to one of its addresses, 127.0.0.1 (default) or 0.0.0.0 for all"
+        )
+    if error is not None and error.errno == errno.EACCES:
+        return f"{reason}. Ports below 1024 need privileges: choose a port above 1023"
+    if error is not None and error.errno != errno.EADDRINUSE:
+        return f"{reason}. Check prometheus_host and prometheus_port (OTEL_EXPORTER_PROMETHEUS_HOST/_PORT)"
+    return (
+        f"{reason}. Another process (or another llmtel in this one) uses that port: choose another with "
+        "configure(prometheus_port=...) or OTEL_EXPORTER_PROMETHEUS_PORT, or 0 for any free port"
+        + (
+            "; with several worker processes set prometheus_workers (LLMTEL_PROMETHEUS_WORKERS)."
+            if workers == 1
+            else "; raise prometheus_workers if there are more workers."
+        )
+    )
+
+
 _live: weakref.WeakSet[Endpoint] = weakref.WeakSet()
 
 
@@ -278,17 +304,7 @@ class Endpoint:
                 error = exc
         if server is None:
             where = f"{host}:{base}" if len(candidates) == 1 else f"{host}:{candidates[0]}-{candidates[-1]}"
-            reason = (error.strerror or str(error)) if error else "no port"
-            raise ConfigurationError(
-                f"llmtel cannot serve its endpoint on {where}: {reason}. "
-                "Another process (or another llmtel in this one) uses that port: choose another with "
-                "configure(prometheus_port=...) or OTEL_EXPORTER_PROMETHEUS_PORT, or 0 for any free port"
-                + (
-                    "; with several worker processes set prometheus_workers (LLMTEL_PROMETHEUS_WORKERS)."
-                    if workers == 1
-                    else "; raise prometheus_workers if there are more workers."
-                )
-            )
+            raise ConfigurationError(f"llmtel cannot serve its endpoint on {where}: {_bind_advice(error, workers)}")
         for key, value in self._settings.items():
             setattr(server, key, value)
         self._server: _Server | None = server
