@@ -47,7 +47,7 @@ def test_a_port_in_use_still_fails_loudly() -> None:
     """SO_REUSEADDR never lets two listeners share a port (that would be SO_REUSEPORT)."""
     telemetry = llmtel.configure(prometheus_port=0, **QUIET)
     assert telemetry.endpoint is not None
-    from llmtel.endpoint import Endpoint
+    from llmtel.serving.endpoint import Endpoint
 
     with pytest.raises(ConfigurationError, match="Another process"):
         Endpoint("127.0.0.1", telemetry.endpoint.port, registry=None, trace_store=None)
