@@ -24,6 +24,7 @@ logger = logging.getLogger("llmtel")
 _lock = threading.Lock()
 _logged: set[str] = set()
 _counts: dict[str, int] = {}
+_export_failures = 0  # every failed push export since import; force_flush() compares before and after
 _problem_counter: metrics.Counter | None = None
 _export_counter: metrics.Counter | None = None
 
@@ -73,6 +74,9 @@ def report(problem: str, exc: BaseException | None = None, detail: str = "") -> 
 
 def export_failed(exporter: str, exc: BaseException | None = None) -> None:
     """Count a failed export by exporter name (logs once per exporter)."""
+    global _export_failures
+    with _lock:
+        _export_failures += 1
     report(f"export failed: {exporter}", exc)
     counter = _export_counter
     if counter is not None:
@@ -80,6 +84,11 @@ def export_failed(exporter: str, exc: BaseException | None = None) -> None:
             counter.add(1, {semconv.EXPORTER_NAME: exporter})
         except Exception:
             pass
+
+
+def export_failures() -> int:
+    """How many push exports failed in this process so far (any exporter)."""
+    return _export_failures
 
 
 def problem_counts() -> dict[str, int]:

@@ -12,6 +12,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -543,21 +544,35 @@ def _start_collectors(meter: metrics.Meter, opts: dict[str, Any]) -> list[Any]:
     return started
 
 
-def _close(telemetry: Telemetry, timeout: float) -> None:
-    """Stop everything ``telemetry`` started, within ``timeout`` seconds."""
-    for collector in telemetry.collectors:
-        with _errors.guarded("stop collector"):
-            collector.close()
-    if telemetry.endpoint is not None:
-        with _errors.guarded("stop endpoint"):
-            telemetry.endpoint.close()
-    if telemetry.trace_store is not None:
-        telemetry.trace_store.shutdown()
+#: Part of the shutdown bound kept for the steps after the wait (the thread hand-off, the log line).
+_SHUTDOWN_MARGIN = 0.02
 
-    def stop_providers() -> None:
+
+def _close(telemetry: Telemetry, timeout: float) -> None:
+    """Stop everything ``telemetry`` started; returns within ``timeout`` seconds, every step included.
+
+    Exporters retry with backoff against a dead collector, and even closing the
+    endpoint waits on its serving thread: every step runs in one worker thread
+    and the caller waits for it until the deadline only (a promise to
+    orchestrators with a grace period).
+    """
+    deadline = time.monotonic() + timeout
+
+    def remaining_millis() -> float:
+        return max(0.0, deadline - time.monotonic()) * 1000
+
+    def stop_all() -> None:
+        for collector in telemetry.collectors:
+            with _errors.guarded("stop collector"):
+                collector.close()
+        if telemetry.endpoint is not None:
+            with _errors.guarded("stop endpoint"):
+                telemetry.endpoint.close()
+        if telemetry.trace_store is not None:
+            telemetry.trace_store.shutdown()
         if telemetry.owns_meter_provider and telemetry.meter_provider is not None:
             with _errors.guarded("meter provider shutdown"):
-                telemetry.meter_provider.shutdown(timeout_millis=timeout * 1000)  # type: ignore[attr-defined]
+                telemetry.meter_provider.shutdown(timeout_millis=remaining_millis())  # type: ignore[attr-defined]
         if telemetry.owns_tracer_provider and telemetry.tracer_provider is not None:
             with _errors.guarded("tracer provider shutdown"):
                 telemetry.tracer_provider.shutdown()  # type: ignore[attr-defined]
@@ -565,13 +580,12 @@ def _close(telemetry: Telemetry, timeout: float) -> None:
             with _errors.guarded("logger provider shutdown"):
                 telemetry.logger_provider.shutdown()
 
-    # Exporters retry with backoff against a dead collector; the thread bounds how long we wait.
-    worker = threading.Thread(target=stop_providers, name="llmtel-shutdown", daemon=True)
+    telemetry.closed = True
+    worker = threading.Thread(target=stop_all, name="llmtel-shutdown", daemon=True)
     worker.start()
-    worker.join(timeout)
+    worker.join(max(0.0, deadline - time.monotonic() - min(_SHUTDOWN_MARGIN, timeout / 10)))
     if worker.is_alive():
         logger.warning("llmtel: shutdown did not finish within %.1f s; unsent telemetry is dropped", timeout)
-    telemetry.closed = True
 
 
 def shutdown(timeout: float | None = None) -> None:
@@ -585,23 +599,35 @@ def shutdown(timeout: float | None = None) -> None:
         telemetry = _active
         if telemetry is None or telemetry.closed:
             return
-        _close(telemetry, float(timeout if timeout is not None else telemetry.options["shutdown_timeout"]))
+        # Recording stops first (it would land in providers that are shutting down), then the bounded close.
         _active = None
         _errors.bind(None)
         _state.install(
             _state.build(metrics.NoOpMeterProvider(), trace.NoOpTracerProvider(), prices=PriceTable(), enabled=False)
         )
+        _close(telemetry, float(timeout if timeout is not None else telemetry.options["shutdown_timeout"]))
 
 
 def force_flush(timeout: float = 10.0) -> bool:
-    """Export what is buffered now (push exporters); True when everything was flushed in time."""
+    """Export what is buffered now (push exporters), within ``timeout`` seconds in all.
+
+    True when everything went out: False when the flush timed out or any export
+    failed meanwhile (a collector that is down or refuses the data). The SDK's
+    own flush says only that it ran, so failures are read from llmtel's export
+    failure count (every push exporter llmtel builds reports there).
+    """
     telemetry = _active
     if telemetry is None or telemetry.disabled:
         return True
+    deadline = time.monotonic() + timeout
+    failures_before = _errors.export_failures()
     ok = True
     for provider in (telemetry.meter_provider, telemetry.tracer_provider, telemetry.logger_provider):
         flush = getattr(provider, "force_flush", None)
-        if flush is not None:
-            with _errors.guarded("force_flush"):
-                ok = bool(flush(timeout_millis=int(timeout * 1000))) and ok
-    return ok
+        if flush is None:
+            continue
+        flushed = False
+        with _errors.guarded("force_flush"):
+            flushed = bool(flush(timeout_millis=int(max(0.0, deadline - time.monotonic()) * 1000)))
+        ok = ok and flushed
+    return ok and _errors.export_failures() == failures_before
