@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover - the eager view for type checkers and IDE
         retrieval,
         tool,
     )
+    from llmtel._internal.dimensions import attributes
     from llmtel._internal.errors import ConfigurationError
     from llmtel._internal.pricing import Price, PriceTable
     from llmtel._internal.runtime import (
@@ -53,6 +54,7 @@ _EXPORTS: dict[str, str] = {
     "retrieval": "llmtel._internal.api",
     "tool": "llmtel._internal.api",
     "ConfigurationError": "llmtel._internal.errors",
+    "attributes": "llmtel._internal.dimensions",
     "Price": "llmtel._internal.pricing",
     "PriceTable": "llmtel._internal.pricing",
     "admission_rejected": "llmtel._internal.runtime",
@@ -84,6 +86,7 @@ __all__ = [
     "ToolInvocation",
     "admission_rejected",
     "agent",
+    "attributes",
     "cache_lookup",
     "configure",
     "current",

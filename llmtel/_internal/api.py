@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from time import perf_counter
 from types import TracebackType
 from typing import Any, TypeVar, overload
@@ -28,6 +28,7 @@ from llmtel import semconv
 from llmtel._internal import errors as _errors
 from llmtel._internal import fastpath as _fastpath
 from llmtel._internal import state as _state
+from llmtel._internal.dimensions import block_attributes
 from llmtel._internal.values import clean_count, clean_str
 
 __all__ = ["AgentInvocation", "LLMCall", "Retrieval", "ToolInvocation", "agent", "llm_call", "retrieval", "tool"]
@@ -46,8 +47,14 @@ class _Operation:
 
     _span_kind = SpanKind.INTERNAL
 
-    def __init__(self) -> None:
+    def __init__(self, attributes: Mapping[str, Any] | None = None) -> None:
         self._handles = _state.current()
+        #: Keyword attributes as given (a decorator's fresh operations start from these).
+        self._given: Mapping[str, Any] = attributes or {}
+        #: The given attributes over those of the enclosing ``llmtel.attributes()`` block (set at start).
+        self._extra: Mapping[str, Any] = self._given
+        #: Values of the opted-in ``metric_attributes`` keys, added to every metric point.
+        self._dims: dict[str, str] = {}
         self._span: trace.Span | None = None
         self._token: object | None = None
         self._start = 0.0
@@ -73,7 +80,22 @@ class _Operation:
         """This invocation's span (a non-recording span before the block starts)."""
         return self._span if self._span is not None else trace.INVALID_SPAN
 
+    def _extra_span_attributes(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """``attrs`` plus the keyword and block attributes (cleaned; spans take them all, unfolded)."""
+        for key, value in self._extra.items():
+            cleaned = clean_str(value) if not isinstance(value, bool | int | float) else value
+            if cleaned is not None:
+                attrs[key] = cleaned
+        return attrs
+
     def _begin(self) -> None:
+        with _errors.guarded("resolve attributes"):
+            block = block_attributes()
+            if block:
+                self._extra = {**block, **self._given}
+            dimensions = self._handles.dimensions
+            if dimensions:
+                self._dims = dimensions.resolve(self._extra)
         with _errors.guarded("start span"):
             if self._handles.enabled:
                 span = self._handles.tracer.start_span(
@@ -115,7 +137,9 @@ class _Operation:
                 _errors.report("context detach", detach_error)
 
     def _with_error(self, attributes: dict[str, Any]) -> dict[str, Any]:
-        """``attributes`` plus ``error.type`` when the operation failed."""
+        """``attributes`` plus the opted-in dimensions, and ``error.type`` when the operation failed."""
+        if self._dims:
+            attributes.update(self._dims)
         if self.error_type is not None:
             attributes[semconv.ERROR_TYPE] = self.error_type
         return attributes
@@ -165,7 +189,7 @@ class LLMCall(_Operation):
         server_port: Any = None,
         attributes: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(attributes)
         if role not in ("client", "server"):
             _errors.report("invalid role", detail=repr(role))
             role = "client"
@@ -201,7 +225,6 @@ class LLMCall(_Operation):
             self._attrs[semconv.SERVER_ADDRESS] = address
         if port is not None:
             self._attrs[semconv.SERVER_PORT] = port
-        self._extra = attributes or {}
 
     def _span_name(self) -> str:
         return f"{self.operation} {self.model}" if self.model else self.operation
@@ -209,11 +232,7 @@ class LLMCall(_Operation):
     def _span_attributes(self) -> dict[str, Any]:
         attrs = dict(self._attrs)
         attrs["gen_ai.request.stream"] = self.stream
-        for key, value in self._extra.items():
-            cleaned = clean_str(value) if not isinstance(value, bool | int | float) else value
-            if cleaned is not None:
-                attrs[key] = cleaned
-        return attrs
+        return self._extra_span_attributes(attrs)
 
     def _begin(self) -> None:
         super()._begin()
@@ -224,6 +243,9 @@ class LLMCall(_Operation):
                     for k, v in self._attrs.items()
                     if k in (semconv.OPERATION_NAME, semconv.PROVIDER_NAME, semconv.REQUEST_MODEL)
                 }
+                if self._dims:  # every metric of the call carries them (allowlists below are subsets)
+                    self._attrs.update(self._dims)
+                    self._active_attrs.update(self._dims)
                 _fastpath.add(self._handles.instruments.active, 1, self._active_attrs)
 
     # -- streaming ----------------------------------------------------------
@@ -396,7 +418,8 @@ def llm_call(
     """Instrument one inference call: ``with llmtel.llm_call(...) as call:`` (or ``async with``).
 
     ``role="server"`` records the ``gen_ai.server.*`` metrics instead of the
-    client ones. Extra keyword attributes go on the span only, never on metrics.
+    client ones. Extra keyword attributes (``tenant="acme"``) go on the span, and on the
+    metrics too for the keys named in the ``metric_attributes`` option.
     """
     return LLMCall(
         provider=provider,
@@ -437,14 +460,21 @@ class _Decoratable(_Operation):
 class ToolInvocation(_Decoratable):
     """A tool execution (``execute_tool`` span + ``llmtel.tool.duration``)."""
 
-    def __init__(self, name: Any, *, tool_type: str | None = None, call_id: Any = None) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        name: Any,
+        *,
+        tool_type: str | None = None,
+        call_id: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(attributes)
         self.name = clean_str(name) or "unknown"
         self.tool_type = tool_type
         self.call_id = clean_str(call_id)
 
     def _fresh(self) -> ToolInvocation:
-        return ToolInvocation(self.name, tool_type=self.tool_type)
+        return ToolInvocation(self.name, tool_type=self.tool_type, attributes=self._given)
 
     def _span_name(self) -> str:
         return f"execute_tool {self.name}"
@@ -455,28 +485,33 @@ class ToolInvocation(_Decoratable):
             attrs["gen_ai.tool.type"] = self.tool_type
         if self.call_id:
             attrs["gen_ai.tool.call.id"] = self.call_id
-        return attrs
+        return self._extra_span_attributes(attrs)
 
     def _record(self, duration: float) -> None:
         self._handles.instruments.tool_duration.record(duration, self._with_error({semconv.TOOL_NAME: self.name}))
 
 
-def tool(name: Any, *, tool_type: str | None = None, call_id: Any = None) -> ToolInvocation:
-    """Instrument a tool: ``with llmtel.tool("search"):`` or ``@llmtel.tool("search")``."""
-    return ToolInvocation(name, tool_type=tool_type, call_id=call_id)
+def tool(name: Any, *, tool_type: str | None = None, call_id: Any = None, **attributes: Any) -> ToolInvocation:
+    """Instrument a tool: ``with llmtel.tool("search"):`` or ``@llmtel.tool("search")``.
+
+    Extra keyword attributes go on the span, and on the metric for keys named in ``metric_attributes``.
+    """
+    return ToolInvocation(name, tool_type=tool_type, call_id=call_id, attributes=attributes)
 
 
 class AgentInvocation(_Decoratable):
     """An agent invocation (``invoke_agent`` span + ``llmtel.agent.duration``); calls inside nest under it."""
 
-    def __init__(self, name: Any, *, agent_id: Any = None, provider: Any = None) -> None:
-        super().__init__()
+    def __init__(
+        self, name: Any, *, agent_id: Any = None, provider: Any = None, attributes: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(attributes)
         self.name = clean_str(name) or "unknown"
         self.agent_id = clean_str(agent_id)
         self.provider = clean_str(provider)
 
     def _fresh(self) -> AgentInvocation:
-        return AgentInvocation(self.name, agent_id=self.agent_id, provider=self.provider)
+        return AgentInvocation(self.name, agent_id=self.agent_id, provider=self.provider, attributes=self._given)
 
     def _span_name(self) -> str:
         return f"invoke_agent {self.name}"
@@ -487,15 +522,18 @@ class AgentInvocation(_Decoratable):
             attrs["gen_ai.agent.id"] = self.agent_id
         if self.provider:
             attrs[semconv.PROVIDER_NAME] = self.provider
-        return attrs
+        return self._extra_span_attributes(attrs)
 
     def _record(self, duration: float) -> None:
         self._handles.instruments.agent_duration.record(duration, self._with_error({semconv.AGENT_NAME: self.name}))
 
 
-def agent(name: Any, *, agent_id: Any = None, provider: Any = None) -> AgentInvocation:
-    """Instrument an agent run: ``with llmtel.agent("planner"):`` or as a decorator."""
-    return AgentInvocation(name, agent_id=agent_id, provider=provider)
+def agent(name: Any, *, agent_id: Any = None, provider: Any = None, **attributes: Any) -> AgentInvocation:
+    """Instrument an agent run: ``with llmtel.agent("planner"):`` or as a decorator.
+
+    Extra keyword attributes go on the span, and on the metric for keys named in ``metric_attributes``.
+    """
+    return AgentInvocation(name, agent_id=agent_id, provider=provider, attributes=attributes)
 
 
 class Retrieval(_Decoratable):
@@ -503,15 +541,17 @@ class Retrieval(_Decoratable):
 
     _span_kind = SpanKind.CLIENT
 
-    def __init__(self, data_source: Any = None, *, top_k: Any = None) -> None:
-        super().__init__()
+    def __init__(
+        self, data_source: Any = None, *, top_k: Any = None, attributes: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(attributes)
         self.data_source = clean_str(data_source)
         self.top_k = top_k if isinstance(top_k, int) and not isinstance(top_k, bool) and top_k > 0 else None
         self.documents: int | None = None
         self._relevant_ranks: list[int] | None = None
 
     def _fresh(self) -> Retrieval:
-        return Retrieval(self.data_source, top_k=self.top_k)
+        return Retrieval(self.data_source, top_k=self.top_k, attributes=self._given)
 
     def _span_name(self) -> str:
         return f"retrieval {self.data_source}" if self.data_source else "retrieval"
@@ -522,7 +562,7 @@ class Retrieval(_Decoratable):
             attrs[semconv.DATA_SOURCE_ID] = self.data_source
         if self.top_k:
             attrs["gen_ai.request.top_k"] = self.top_k
-        return attrs
+        return self._extra_span_attributes(attrs)
 
     def set_documents(self, count: Any) -> None:
         """How many documents the query returned."""
@@ -545,7 +585,7 @@ class Retrieval(_Decoratable):
 
     def _record(self, duration: float) -> None:
         ins = self._handles.instruments
-        source: dict[str, Any] = {}
+        source: dict[str, Any] = dict(self._dims)
         if self.data_source is not None:
             source[semconv.DATA_SOURCE_ID] = self.data_source
         ins.retrieval_duration.record(duration, self._with_error(dict(source)))
@@ -562,6 +602,9 @@ class Retrieval(_Decoratable):
         return {"gen_ai.retrieval.documents.count": self.documents} if self.documents is not None else {}
 
 
-def retrieval(data_source: Any = None, *, top_k: Any = None) -> Retrieval:
-    """Instrument a retrieval query: ``with llmtel.retrieval(data_source="docs", top_k=5) as r:``."""
-    return Retrieval(data_source, top_k=top_k)
+def retrieval(data_source: Any = None, *, top_k: Any = None, **attributes: Any) -> Retrieval:
+    """Instrument a retrieval query: ``with llmtel.retrieval(data_source="docs", top_k=5) as r:``.
+
+    Extra keyword attributes go on the span, and on the metrics for keys named in ``metric_attributes``.
+    """
+    return Retrieval(data_source, top_k=top_k, attributes=attributes)

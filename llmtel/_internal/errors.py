@@ -18,6 +18,7 @@ from typing import Any
 from opentelemetry import metrics
 
 from llmtel import semconv
+from llmtel._internal import fastpath as _fastpath
 
 logger = logging.getLogger("llmtel")
 
@@ -67,7 +68,8 @@ def report(problem: str, exc: BaseException | None = None, detail: str = "") -> 
     counter = _problem_counter
     if counter is not None:
         try:
-            counter.add(1, {semconv.SELF_PROBLEM: problem})
+            # The fast path: some problems (values folded into _OTHER) can come once per call.
+            _fastpath.add(counter, 1, {semconv.SELF_PROBLEM: problem})
         except Exception:
             pass
 

@@ -8,11 +8,12 @@ forwarding once any SDK provider is installed.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from opentelemetry import metrics, trace
 
 from llmtel import semconv
+from llmtel._internal.dimensions import Dimensions
 from llmtel._internal.instruments import Instruments
 from llmtel._internal.pricing import PriceTable
 
@@ -34,6 +35,8 @@ class Handles:
     prices: PriceTable
     capture_content: bool = False
     enabled: bool = True
+    #: The opted-in metric attribute keys (``metric_attributes``); empty: none.
+    dimensions: Dimensions = field(default_factory=Dimensions)
 
 
 _lock = threading.Lock()

@@ -57,6 +57,16 @@ def _seconds(raw: str) -> float:
     return value
 
 
+def _metric_attributes(raw: str) -> dict[str, list[str]]:
+    """``tenant,route,llmtel.gen_ai.client.cost:project``: bare keys go on every call instrument,
+    ``instrument:key`` on that instrument only (instrument names cannot contain ``:``)."""
+    keys: dict[str, list[str]] = {}
+    for item in _names(raw):
+        name, _, key = item.rpartition(":")
+        keys.setdefault(name.strip() or "*", []).append(key.strip())
+    return keys
+
+
 def _key_values(raw: str) -> dict[str, str]:
     pairs = {}
     for item in raw.split(","):
@@ -116,6 +126,15 @@ OPTIONS: Final[tuple[Option, ...]] = (
            "Series per instrument before the SDK folds new attribute sets into `otel.metric.overflow=true`."),
     Option("cardinality_limits", None, None, _names,
            "`{instrument_name: limit}` per-instrument override of `cardinality_limit` (argument only)."),
+    Option("metric_attributes", "LLMTEL_METRIC_ATTRIBUTES", None, _metric_attributes,
+           "Your own attribute keys (e.g. `tenant`, `route`) to put on the metrics of `llm_call`, `tool`, `agent` "
+           "and `retrieval`, from their keyword attributes or an `llmtel.attributes()` block: a list for every "
+           "call instrument, or `{instrument_name: [keys], \"*\": [keys]}`; the variable is `tenant,route` with "
+           "`instrument:key` items for one instrument only (docs/dimensions.md).", "none"),
+    Option("metric_attribute_limit", "LLMTEL_METRIC_ATTRIBUTE_LIMIT", 100, _positive_int,
+           "Distinct values each `metric_attributes` key may take per process; later new values become `_OTHER`."),
+    Option("metric_attribute_limits", None, None, _names,
+           "`{key: limit}` per-key override of `metric_attribute_limit` (argument only)."),
     Option("max_attribute_length", "LLMTEL_MAX_ATTRIBUTE_LENGTH", 128, _positive_int,
            "Longer attribute values (model names, tool names...) are truncated to this many characters."),
     Option("metric_readers", None, (), _names,

@@ -25,6 +25,7 @@ from opentelemetry.sdk.metrics import (
     AlwaysOffExemplarFilter,
     AlwaysOnExemplarFilter,
     ExemplarFilter,
+    Histogram,
     TraceBasedExemplarFilter,
 )
 from opentelemetry.sdk.metrics import MeterProvider as SDKMeterProvider
@@ -40,6 +41,7 @@ from llmtel._internal import errors as _errors
 from llmtel._internal import exportguard as _exportguard
 from llmtel._internal import state as _state
 from llmtel._internal import values as _values
+from llmtel._internal.dimensions import Dimensions
 from llmtel._internal.errors import ConfigurationError
 from llmtel._internal.pricing import PriceTable
 from llmtel.config.options import resolve
@@ -53,6 +55,8 @@ __all__ = ["Telemetry", "configure", "current", "force_flush", "get_meter", "shu
 
 _BRIDGE_NAMES = ("llmtel_prometheus", "prometheus")
 _SDK_DEFAULT_CARDINALITY = 2000
+#: Instrument names in these namespaces must be registry names (``bucket_boundaries``, ``cardinality_limits``).
+_REGISTRY_NAMESPACES = ("llmtel.", "gen_ai.")
 _EXEMPLAR_FILTERS: dict[str, type[ExemplarFilter]] = {
     "trace_based": TraceBasedExemplarFilter,
     "always_on": AlwaysOnExemplarFilter,
@@ -238,21 +242,23 @@ def _span_processors(names: Sequence[str], timeout: float) -> list[SpanProcessor
     return processors
 
 
-def _views(opts: dict[str, Any]) -> list[View]:
-    """One View per llmtel instrument that needs a bucket or cardinality override.
+def _views(opts: dict[str, Any], dimensions: Dimensions) -> list[View]:
+    """One View per instrument that needs a bucket, cardinality or attribute-key override.
 
     Two views matching one instrument would export it twice, so each
-    instrument's overrides are merged into a single View.
+    instrument's overrides are merged into a single View. Names outside the
+    registry are the application's own instruments (any meter); a name in
+    llmtel's namespaces that the registry lacks is a typo.
     """
     buckets: Mapping[str, Sequence[float]] = opts["bucket_boundaries"] or {}
     limits: Mapping[str, int] = opts["cardinality_limits"] or {}
     default_limit: int = opts["cardinality_limit"]
     known = {spec.name: spec for spec in semconv.INSTRUMENTS}
     for name in [*buckets, *limits]:
-        if name not in known:
+        if name not in known and name.startswith(_REGISTRY_NAMESPACES):
             raise ConfigurationError(f"{name!r} is not an llmtel instrument (see docs/metrics.md)")
     for name, given in buckets.items():
-        if known[name].kind is not semconv.Kind.HISTOGRAM:
+        if name in known and known[name].kind is not semconv.Kind.HISTOGRAM:
             raise ConfigurationError(f"bucket_boundaries: {name!r} is not a histogram")
         if list(given) != sorted(set(given)):
             raise ConfigurationError(f"bucket_boundaries: {name!r} boundaries must be strictly increasing")
@@ -260,7 +266,8 @@ def _views(opts: dict[str, Any]) -> list[View]:
     for spec in semconv.INSTRUMENTS:
         limit = limits.get(spec.name, default_limit)
         bounds: Sequence[float] | None = buckets.get(spec.name)
-        if bounds is None and limit == _SDK_DEFAULT_CARDINALITY:
+        narrowed = dimensions.narrowed.get(spec.name)
+        if bounds is None and limit == _SDK_DEFAULT_CARDINALITY and narrowed is None:
             continue
         views.append(
             View(
@@ -268,6 +275,21 @@ def _views(opts: dict[str, Any]) -> list[View]:
                 meter_name=_state.SCOPE,
                 aggregation=ExplicitBucketHistogramAggregation(list(bounds)) if bounds is not None else None,
                 aggregation_cardinality_limit=limit,
+                # An instrument that takes only some opted-in keys drops the others here, once per series.
+                attribute_keys=set(spec.attributes | narrowed) if narrowed is not None else None,
+            )
+        )
+    for name in dict.fromkeys([*buckets, *limits]):
+        if name in known:
+            continue
+        bounds = buckets.get(name)
+        views.append(
+            View(
+                instrument_name=name,
+                # Buckets only for a histogram of that name: a counter named alike stays a counter.
+                instrument_type=Histogram if bounds is not None else None,
+                aggregation=ExplicitBucketHistogramAggregation(list(bounds)) if bounds is not None else None,
+                aggregation_cardinality_limit=limits.get(name, default_limit),
             )
         )
     return views
@@ -290,6 +312,9 @@ def configure(
     bucket_boundaries: Mapping[str, Sequence[float]] | None = None,
     cardinality_limit: int | None = None,
     cardinality_limits: Mapping[str, int] | None = None,
+    metric_attributes: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
+    metric_attribute_limit: int | None = None,
+    metric_attribute_limits: Mapping[str, int] | None = None,
     max_attribute_length: int | None = None,
     metric_readers: Sequence[MetricReader] | None = None,
     span_processors: Sequence[SpanProcessor] | None = None,
@@ -360,7 +385,10 @@ def _build(opts: dict[str, Any], *, from_auto: bool) -> Telemetry:
     if filter_name not in _EXEMPLAR_FILTERS:
         raise ConfigurationError(f"exemplar_filter {filter_name!r} is unknown; use one of {sorted(_EXEMPLAR_FILTERS)}")
     prices = PriceTable.load(opts["price_table"])
-    views = _views(opts)
+    dimensions = Dimensions.from_options(
+        opts["metric_attributes"], opts["metric_attribute_limit"], opts["metric_attribute_limits"]
+    )
+    views = _views(opts, dimensions)
     sampler = _sampler(str(opts["traces_sampler"]).strip().lower(), opts["traces_sampler_arg"])
     _values.set_max_length(int(opts["max_attribute_length"]))
     resource_attrs = dict(opts["resource_attributes"] or {})
@@ -399,6 +427,7 @@ def _build(opts: dict[str, Any], *, from_auto: bool) -> Telemetry:
         telemetry.tracer_provider,
         prices=prices,
         capture_content=bool(opts["capture_content"]),
+        dimensions=dimensions,
     )
     _state.install(handles)
     _errors.bind(handles.instruments.meter)
