@@ -62,6 +62,7 @@ try:  # Everything below is SDK-internal: a missing name means "use the plain pa
     from opentelemetry.attributes import _clean_attribute_value
     from opentelemetry.sdk.metrics._internal._view_instrument_match import _hash_attributes, _ViewInstrumentMatch
     from opentelemetry.sdk.metrics._internal.aggregation import (
+        _DropAggregation,
         _ExplicitBucketHistogramAggregation,
         _SumAggregation,
     )
@@ -159,6 +160,8 @@ def _build(instrument: Any, storages: Any, attributes: Any, aggregation_type: ty
             key = _hash_attributes(point_attributes)
             with match._lock:
                 aggregation = match._get_or_create_aggregation(key, point_attributes)
+            if type(aggregation) is _DropAggregation:
+                continue  # a Drop view records nothing (configure drops foreign gen_ai.client.* this way)
             if type(aggregation) is not aggregation_type:
                 return _Plan(storages, cleaned, None, exemplar_filter)
             targets.append(_Target(match, key, point_attributes, aggregation))

@@ -141,6 +141,10 @@ OPTIONS: Final[tuple[Option, ...]] = (
            "Extra `MetricReader` instances (argument only), e.g. an `InMemoryMetricReader` in tests."),
     Option("span_processors", None, (), _names,
            "Extra `SpanProcessor` instances (argument only)."),
+    Option("genai_span_metrics", "LLMTEL_GENAI_SPAN_METRICS", True, _boolean,
+           "Turn every GenAI span on llmtel's TracerProvider (the Anthropic SDK's own, contrib's, OpenLLMetry's, "
+           "OpenLIT's) into llmtel's GenAI metrics, each call counted once; GenAI spans a sampler drops are still "
+           "recorded, not exported (docs/genai-spans.md)."),
     Option("trace_store_size", "LLMTEL_TRACE_STORE_SIZE", 1000, _positive_int,
            "Recent traces kept in memory for `/traces/<trace_id>` (up to 256 spans each)."),
     Option("capture_content", "LLMTEL_CAPTURE_CONTENT", False, _boolean,

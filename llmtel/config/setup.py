@@ -39,6 +39,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from llmtel import semconv
 from llmtel._internal import errors as _errors
 from llmtel._internal import exportguard as _exportguard
+from llmtel._internal import spanmetrics as _spanmetrics
 from llmtel._internal import state as _state
 from llmtel._internal import values as _values
 from llmtel._internal.dimensions import Dimensions
@@ -78,6 +79,7 @@ class Telemetry:
     bridge: PrometheusBridgeReader | None = None
     endpoint: Endpoint | None = None
     trace_store: TraceStore | None = None
+    span_metrics: _spanmetrics.GenAISpanMetrics | None = None
     readers: list[MetricReader] = field(default_factory=list)
     collectors: list[Any] = field(default_factory=list)
     from_auto_instrumentation: bool = False
@@ -318,6 +320,7 @@ def configure(
     max_attribute_length: int | None = None,
     metric_readers: Sequence[MetricReader] | None = None,
     span_processors: Sequence[SpanProcessor] | None = None,
+    genai_span_metrics: bool | None = None,
     trace_store_size: int | None = None,
     capture_content: bool | None = None,
     price_table: str | Mapping[str, Any] | PriceTable | None = None,
@@ -461,6 +464,8 @@ def _build_metrics(
     readers, bridge = _metric_readers(opts, timeout)
     readers.extend(opts["metric_readers"] or ())
     telemetry.readers, telemetry.bridge = readers, bridge
+    if opts["genai_span_metrics"]:
+        views = [*views, *_spanmetrics.exclusive_views(views)]
     provider = SDKMeterProvider(
         metric_readers=readers,
         resource=resource,
@@ -486,6 +491,12 @@ def _build_traces(
         if isinstance(global_provider, SDKTracerProvider) and id(global_provider) not in _owned_ids
         else None
     )
+    if opts["genai_span_metrics"]:
+        # Views can drop other meters' same-named metrics only on a MeterProvider llmtel built.
+        skip = frozenset() if telemetry.owns_meter_provider else _spanmetrics.SAME_METRIC_SCOPES
+        telemetry.span_metrics = _spanmetrics.GenAISpanMetrics(skip_scopes=skip)
+        processors.insert(1, telemetry.span_metrics)
+        sampler = _spanmetrics.GenAISampler(sampler, telemetry.span_metrics)  # used when llmtel builds the provider
     if provider is None:
         provider = SDKTracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
         _owned_ids.add(id(provider))
@@ -586,6 +597,8 @@ def _close(telemetry: Telemetry, timeout: float) -> None:
     orchestrators with a grace period).
     """
     deadline = time.monotonic() + timeout
+    if telemetry.span_metrics is not None:
+        telemetry.span_metrics.shutdown()  # at once: a provider llmtel joined keeps calling it
 
     def remaining_millis() -> float:
         return max(0.0, deadline - time.monotonic()) * 1000
