@@ -10,8 +10,11 @@ import sys
 import time
 import urllib.request
 
+import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from realservers import free_port
+
+from llmtel.cli import main
 
 
 def test_demo_serves_metrics_with_exemplars_that_resolve_to_traces() -> None:
@@ -62,3 +65,48 @@ def test_demo_serves_metrics_with_exemplars_that_resolve_to_traces() -> None:
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "metrics:" in out and "shutting down" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["demo", "--speed", "0", "--duration", "1"], "argument --speed: must be a positive"),
+        (["demo", "--port", "70000", "--duration", "1"], "argument --port: must be 0-65535"),
+        (["dashboard", "-o", "/nonexistent/x.json"], "llmtel dashboard: cannot write /nonexistent/x.json"),
+        (["rules", "-o", "/nonexistent/x.json"], "llmtel rules: cannot write /nonexistent/x.json"),
+    ],
+    ids=["speed-0", "port-70000", "dashboard-bad-path", "rules-bad-path"],
+)
+def test_bad_command_lines_get_one_clear_error(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own usage error
+        code = int(exc.code or 0)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_progress_line_redraws_only_on_a_terminal() -> None:
+    import os
+    import pty
+
+    command = [sys.executable, "-m", "llmtel", "demo", "--port", "0", "--duration", "1.1", "--speed", "20"]
+    controller, terminal = pty.openpty()
+    # Both at once (bytes: text mode would turn "\r" into "\n").
+    on_terminal = subprocess.Popen(command, stdout=terminal, stderr=subprocess.DEVNULL)
+    piped = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=60, check=True).stdout
+    assert on_terminal.wait(timeout=60) == 0
+    os.close(terminal)
+    assert b"\r" not in piped and b"shutting down" in piped  # a log gets whole lines
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal side is closed and drained
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(controller)
+    assert b"\r  " in seen and b"calls " in seen  # the live line, redrawn in place

@@ -19,6 +19,20 @@ COMMANDS = {
 }
 
 
+def write_output(text: str, path: str | None, command: str) -> int:
+    """Write a generated file to ``path`` (stdout when None): 0, or 2 with a one-line error, never a traceback."""
+    if not path:
+        sys.stdout.write(text)
+        return 0
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        print(f"llmtel {command}: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``llmtel`` console script."""
     parser = argparse.ArgumentParser(prog="llmtel", description="OpenTelemetry-native telemetry for LLM apps")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -31,6 +30,7 @@ from opentelemetry.semconv.attributes import service_attributes as _svc
 
 from llmtel import semconv
 from llmtel._internal.naming import prometheus_label, prometheus_name, prometheus_series
+from llmtel.cli import write_output
 from llmtel.semconv import InstrumentSpec, Kind
 
 __all__ = [
@@ -875,9 +875,4 @@ def run(args: argparse.Namespace) -> int:
     text = dashboard_json(
         naming=args.naming, latest=args.semconv_latest, trace_datasource_type=args.trace_datasource_type
     )
-    if getattr(args, "output", None):
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return write_output(text, getattr(args, "output", None), "dashboard")

@@ -118,13 +118,47 @@ def _breaker(stop: threading.Event) -> None:
         i += 1
 
 
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {raw!r}") from None
+    if not 0 < value < float("inf"):  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {raw!r}")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {raw!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _port(raw: str) -> int:
+    try:
+        port = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {raw!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0-65535 (0: any free port), got {port}")
+    return port
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
-    parser.add_argument("--port", type=int, default=None, help="port of the bridge endpoint (default 9464)")
+    parser.add_argument("--duration", type=_positive_float, default=None, help="seconds to run (default: until Ctrl-C)")
+    parser.add_argument("--port", type=_port, default=None, help="port of the bridge endpoint (default 9464)")
     parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--workers", type=int, default=4, help="concurrent simulated users (default 4)")
-    parser.add_argument("--speed", type=float, default=1.0, help="divide every simulated latency by this")
+    parser.add_argument("--workers", type=_positive_int, default=4, help="concurrent simulated users (default 4)")
+    parser.add_argument("--speed", type=_positive_float, default=1.0, help="divide every simulated latency by this")
     parser.add_argument("--quiet", action="store_true", help="no live progress line")
+
+
+#: Without a terminal (a log file, CI) the progress goes out as whole lines this often instead.
+_LOG_PROGRESS_EVERY = 10.0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -158,16 +192,20 @@ def run(args: argparse.Namespace) -> int:
     for thread in threads:
         thread.start()
     started = time.monotonic()
+    # "\r" redraws one line on a terminal; in a log it would glue every update into one line.
+    live = not args.quiet and sys.stdout.isatty()
+    logged = 0.0
     try:
-        while not stop.wait(1.0):
+        while not stop.wait(min(1.0, args.duration or 1.0)):
             elapsed = time.monotonic() - started
-            if not args.quiet:
+            if live or (not args.quiet and elapsed - logged >= _LOG_PROGRESS_EVERY):
+                logged = elapsed
                 with stats.lock:
                     line = (
-                        f"\r  {elapsed:6.0f}s  calls {stats.calls}  errors {stats.errors}  tokens {stats.tokens}"
+                        f"  {elapsed:6.0f}s  calls {stats.calls}  errors {stats.errors}  tokens {stats.tokens}"
                         f"  last trace {base}/traces/{stats.last_trace_id}"
                     )
-                print(line, end="", flush=True)
+                print(f"\r{line}" if live else line, end="" if live else "\n", flush=True)
             if args.duration is not None and elapsed >= args.duration:
                 break
     except KeyboardInterrupt:
@@ -175,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
     stop.set()
     for thread in threads:
         thread.join(timeout=5)
-    if not args.quiet:
+    if live:
         print()
     print(f"llmtel demo: {stats.calls} calls, {stats.errors} errors; shutting down", flush=True)
     llmtel.shutdown()
