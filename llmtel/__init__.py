@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover - the eager view for type checkers and IDE
         session,
         set_circuit_breaker_state,
     )
+    from llmtel.config.options import CaptureMode
     from llmtel.config.setup import Telemetry, configure, current, force_flush, get_meter, shutdown
     from llmtel.readers.prometheus import PrometheusBridgeReader
 
@@ -65,6 +66,7 @@ _EXPORTS: dict[str, str] = {
     "record_duration": "llmtel._internal.runtime",
     "session": "llmtel._internal.runtime",
     "set_circuit_breaker_state": "llmtel._internal.runtime",
+    "CaptureMode": "llmtel.config.options",
     "Telemetry": "llmtel.config.setup",
     "configure": "llmtel.config.setup",
     "current": "llmtel.config.setup",
@@ -76,6 +78,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "AgentInvocation",
+    "CaptureMode",
     "ConfigurationError",
     "LLMCall",
     "Price",

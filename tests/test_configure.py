@@ -16,7 +16,8 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 
 import llmtel
-from llmtel.config.options import OPTIONS, resolve
+from llmtel import ConfigurationError
+from llmtel.config.options import OPTIONS, CaptureMode, resolve
 from llmtel.testing import Capture
 
 
@@ -41,11 +42,86 @@ def test_argument_beats_environment_beats_default(monkeypatch: pytest.MonkeyPatc
 
 
 def test_content_capture_falls_back_to_the_standard_genai_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve({})["capture_content"] is CaptureMode.NO_CONTENT  # off by default
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
-    assert resolve({})["capture_content"] is True
+    assert resolve({})["capture_content"] is CaptureMode.SPAN_AND_EVENT
     monkeypatch.setenv("LLMTEL_CAPTURE_CONTENT", "false")  # llmtel's own variable wins
-    assert resolve({})["capture_content"] is False
-    assert resolve({"capture_content": True})["capture_content"] is True
+    assert resolve({})["capture_content"] is CaptureMode.NO_CONTENT
+    assert resolve({"capture_content": True})["capture_content"] is CaptureMode.SPAN_AND_EVENT
+
+
+@pytest.mark.parametrize(
+    ("raw", "mode"),
+    [
+        ("true", CaptureMode.SPAN_AND_EVENT),
+        ("1", CaptureMode.SPAN_AND_EVENT),
+        ("span_and_event", CaptureMode.SPAN_AND_EVENT),
+        ("SPAN_AND_EVENT", CaptureMode.SPAN_AND_EVENT),  # contrib's util-genai spells them upper case
+        ("span_only", CaptureMode.SPAN_ONLY),
+        ("Span_Only", CaptureMode.SPAN_ONLY),
+        ("event_only", CaptureMode.EVENT_ONLY),
+        ("no_content", CaptureMode.NO_CONTENT),
+        ("NO_CONTENT", CaptureMode.NO_CONTENT),
+        ("false", CaptureMode.NO_CONTENT),
+        ("off", CaptureMode.NO_CONTENT),
+    ],
+)
+def test_every_documented_capture_value_maps_to_a_mode(
+    raw: str, mode: CaptureMode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raw)
+    assert resolve({})["capture_content"] is mode
+    monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
+    monkeypatch.setenv("LLMTEL_CAPTURE_CONTENT", raw)
+    assert resolve({})["capture_content"] is mode
+    monkeypatch.delenv("LLMTEL_CAPTURE_CONTENT")
+    assert resolve({"capture_content": raw})["capture_content"] is mode  # the argument takes the same values
+    assert resolve({"capture_content": mode})["capture_content"] is mode
+
+
+def test_capture_mode_says_where_content_goes() -> None:
+    assert [(m.on_span, m.as_event) for m in CaptureMode] == [
+        (False, False),
+        (True, False),
+        (False, True),
+        (True, True),
+    ]
+
+
+def test_bad_capture_value_is_one_clear_error_for_argument_and_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigurationError, match="span_only") as from_argument:
+        resolve({"capture_content": "spans"})
+    monkeypatch.setenv("LLMTEL_CAPTURE_CONTENT", "spans")
+    with pytest.raises(ConfigurationError, match="span_only") as from_variable:
+        resolve({})
+    assert "expected true, false, no_content, span_only, event_only, span_and_event" in str(from_argument.value)
+    assert "expected true, false, no_content, span_only, event_only, span_and_event" in str(from_variable.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "on_span", "logger_provider"),
+    [
+        ("span_only", True, False),
+        ("event_only", False, True),
+        ("SPAN_AND_EVENT", True, True),
+        ("no_content", False, False),
+    ],
+)
+def test_configure_accepts_upstream_capture_modes(
+    raw: str, on_span: bool, logger_provider: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # opentelemetry-instrument users set these values; configure() must not refuse them.
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raw)
+    llmtel.shutdown()
+    cap = Capture(logs_exporter="console")
+    try:
+        assert cap.telemetry.options["capture_content"] is CaptureMode.parse(raw)
+        assert (cap.telemetry.logger_provider is not None) is logger_provider  # events need one
+        with llmtel.llm_call(provider="openai", model="m") as call:
+            call.set_content(input_messages=[{"role": "user", "parts": []}])
+        assert ("gen_ai.input.messages" in cap.spans()[0].attributes) is on_span
+    finally:
+        cap.close()
 
 
 def test_every_option_has_one_name_and_a_meaning() -> None:

@@ -7,6 +7,7 @@ option has exactly one name everywhere.
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,45 @@ def _boolean(raw: str) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"expected true or false, got {raw!r}")
+
+
+class CaptureMode(enum.Enum):
+    """Where prompt/completion content goes, as in the contrib GenAI instrumentations."""
+
+    NO_CONTENT = "no_content"
+    SPAN_ONLY = "span_only"
+    EVENT_ONLY = "event_only"
+    SPAN_AND_EVENT = "span_and_event"
+
+    @property
+    def on_span(self) -> bool:
+        """Content goes on span attributes."""
+        return self in (CaptureMode.SPAN_ONLY, CaptureMode.SPAN_AND_EVENT)
+
+    @property
+    def as_event(self) -> bool:
+        """Content goes into a ``gen_ai.client.inference.operation.details`` event."""
+        return self in (CaptureMode.EVENT_ONLY, CaptureMode.SPAN_AND_EVENT)
+
+    @classmethod
+    def parse(cls, value: Any) -> CaptureMode:
+        """The mode for a bool, a mode, or any spelling of
+        ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` (``true``/``false`` and the
+        upstream mode names, any case). Raises ValueError naming the accepted values."""
+        if isinstance(value, CaptureMode):
+            return value
+        if isinstance(value, bool):
+            return cls.SPAN_AND_EVENT if value else cls.NO_CONTENT
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text in cls._value2member_map_:
+                return cls(text)
+            try:
+                return cls.SPAN_AND_EVENT if _boolean(text) else cls.NO_CONTENT
+            except ValueError:
+                pass
+        modes = ", ".join(mode.value for mode in cls)
+        raise ValueError(f"expected true, false, {modes} (any case), got {value!r}")
 
 
 def _tristate(raw: str) -> bool | None:
@@ -147,10 +187,12 @@ OPTIONS: Final[tuple[Option, ...]] = (
            "recorded, not exported (docs/genai-spans.md)."),
     Option("trace_store_size", "LLMTEL_TRACE_STORE_SIZE", 1000, _positive_int,
            "Recent traces kept in memory for `/traces/<trace_id>` (up to 256 spans each)."),
-    Option("capture_content", "LLMTEL_CAPTURE_CONTENT", False, _boolean,
-           "Record prompt/completion content on spans. Off unless you opt in. Falls back to "
+    Option("capture_content", "LLMTEL_CAPTURE_CONTENT", CaptureMode.NO_CONTENT, CaptureMode.parse,
+           "Record prompt/completion content. Off unless you opt in: `true` (= `span_and_event`), "
+           "`span_only`, `event_only`, `span_and_event`, `false` (= `no_content`), any case; the argument also "
+           "takes a bool or `llmtel.CaptureMode`. Falls back to "
            "`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`, the variable contrib's GenAI "
-           "instrumentations read.",
+           "instrumentations read.", "`no_content`",
            fallback_env="OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"),
     Option("price_table", "LLMTEL_PRICE_TABLE", None, _text,
            "Prices per model (a path to a JSON file, or a dict) turning token usage into `llmtel.gen_ai.client.cost`."),
@@ -221,4 +263,8 @@ def resolve(arguments: Mapping[str, Any], environ: Mapping[str, str] | None = No
             resolved[key] = _names(resolved[key])
     if isinstance(resolved["propagators"], str):
         resolved["propagators"] = _names(resolved["propagators"])
+    try:  # an argument gets the same parsing (and the same error) as the variable
+        resolved["capture_content"] = CaptureMode.parse(resolved["capture_content"])
+    except ValueError as exc:
+        raise ConfigurationError(f"capture_content={resolved['capture_content']!r} is not valid: {exc}") from None
     return resolved

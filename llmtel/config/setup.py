@@ -45,7 +45,7 @@ from llmtel._internal import values as _values
 from llmtel._internal.dimensions import Dimensions
 from llmtel._internal.errors import ConfigurationError
 from llmtel._internal.pricing import PriceTable
-from llmtel.config.options import resolve
+from llmtel.config.options import CaptureMode, resolve
 from llmtel.readers.prometheus import PrometheusBridgeReader
 from llmtel.serving.endpoint import Endpoint
 from llmtel.serving.tracestore import TraceStore
@@ -322,7 +322,7 @@ def configure(
     span_processors: Sequence[SpanProcessor] | None = None,
     genai_span_metrics: bool | None = None,
     trace_store_size: int | None = None,
-    capture_content: bool | None = None,
+    capture_content: bool | str | CaptureMode | None = None,
     price_table: str | Mapping[str, Any] | PriceTable | None = None,
     export_timeout: float | None = None,
     shutdown_timeout: float | None = None,
@@ -429,7 +429,7 @@ def _build(opts: dict[str, Any], *, from_auto: bool) -> Telemetry:
         telemetry.meter_provider,
         telemetry.tracer_provider,
         prices=prices,
-        capture_content=bool(opts["capture_content"]),
+        capture_content=opts["capture_content"].on_span,
         dimensions=dimensions,
     )
     _state.install(handles)
@@ -523,7 +523,7 @@ def _otlp_log_exporter(timeout: float) -> Any:
 def _build_logs(telemetry: Telemetry, opts: dict[str, Any], resource: Resource, timeout: float) -> None:
     """A LoggerProvider for GenAI content events: only when content capture is on and logs are exported."""
     names = [name for name in dict.fromkeys(opts["logs_exporter"]) if name != "none"]
-    if not opts["capture_content"] or not names:
+    if not opts["capture_content"].as_event or not names:
         return
     from opentelemetry.sdk._logs import LoggerProvider as SDKLoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogRecordExporter

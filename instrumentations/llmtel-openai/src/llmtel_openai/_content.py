@@ -16,28 +16,22 @@ from typing import Any
 
 import llmtel
 
-#: Values of OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT (as used by the contrib
-#: GenAI instrumentations) and where each puts the content.
-_SPAN_AND_EVENT = ("true", "1", "yes", "on", "span_and_event")
-_SPAN_ONLY = ("span_only",)
-_EVENT_ONLY = ("event_only",)
 EVENT_NAME = "gen_ai.client.inference.operation.details"
+_VARIABLE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
 
-def capture_mode() -> tuple[bool, bool]:
-    """(on span, as event): from the OTel variable, else llmtel's ``capture_content`` option."""
-    value = os.environ.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "").strip().lower()
-    if value in _SPAN_AND_EVENT:
-        return True, True
-    if value in _SPAN_ONLY:
-        return True, False
-    if value in _EVENT_ONLY:
-        return False, True
-    if value:  # "false", "no_content" ...: the user said no
-        return False, False
+def capture_mode() -> llmtel.CaptureMode:
+    """Where content goes: the OTel variable when set (it wins, as for contrib's instrumentations),
+    else llmtel's ``capture_content`` option; an unusable value means no content."""
+    raw = os.environ.get(_VARIABLE, "")
+    if raw.strip():
+        try:
+            return llmtel.CaptureMode.parse(raw)
+        except ValueError:
+            return llmtel.CaptureMode.NO_CONTENT  # configure() reports it; never guess towards capturing
     telemetry = llmtel.current()
-    on = bool(telemetry is not None and telemetry.options.get("capture_content"))
-    return on, on
+    mode = telemetry.options.get("capture_content") if telemetry is not None else None
+    return mode if isinstance(mode, llmtel.CaptureMode) else llmtel.CaptureMode.NO_CONTENT
 
 
 def field(obj: Any, name: str) -> Any:

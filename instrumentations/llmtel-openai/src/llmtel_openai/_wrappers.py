@@ -228,7 +228,8 @@ class Tracker:
             server_port=port,
             **scalars,
         )
-        self.capture_span, self.capture_event = _content.capture_mode()
+        mode = _content.capture_mode()
+        self.capture_span, self.capture_event = mode.on_span, mode.as_event
         self._kwargs = kwargs if (self.capture_span or self.capture_event) else None
         self._ctx = contextvars.copy_context()
         self._done = False
