@@ -21,6 +21,7 @@ from opentelemetry.semconv._incubating.attributes import error_attributes as _er
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _ga
 from opentelemetry.semconv._incubating.attributes import hw_attributes as _hw
 from opentelemetry.semconv._incubating.attributes import network_attributes as _net
+from opentelemetry.semconv._incubating.attributes import openai_attributes as _oa
 from opentelemetry.semconv._incubating.attributes import process_attributes as _proc
 from opentelemetry.semconv._incubating.attributes import server_attributes as _server
 from opentelemetry.semconv._incubating.metrics import cpython_metrics as _cpym
@@ -104,7 +105,8 @@ class SpanSpec:
     operation: str
 
 
-# Bucket boundaries given by the GenAI conventions (v1.41.0).
+# Bucket boundaries given by the GenAI conventions (v1.41.0); the client's time to first chunk and
+# time per output chunk use the duration buckets, as the conventions advise.
 DURATION_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS: Final = (
     1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
@@ -112,10 +114,6 @@ TOKEN_BUCKETS: Final = (
 )  # fmt: skip
 TTFT_BUCKETS: Final = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 TPOT_BUCKETS: Final = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
-CHUNK_BUCKETS: Final = (
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.14, 0.16, 0.18, 0.2, 0.25, 0.3, 0.35,
-    0.4, 0.45, 0.5, 0.75, 1.0, 2.0, 5.0,
-)  # fmt: skip
 # llmtel's own: short waits (queues, tools, retrieval) need finer low buckets.
 WAIT_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 RANK_BUCKETS: Final = (0.0, 0.1, 0.2, 0.25, 0.34, 0.5, 1.0)
@@ -123,28 +121,31 @@ COUNT_BUCKETS: Final = (0.0, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 
 _CALL = frozenset({OPERATION_NAME, PROVIDER_NAME, REQUEST_MODEL, RESPONSE_MODEL, SERVER_ADDRESS, SERVER_PORT})
 _CALL_ERR = _CALL | {ERROR_TYPE}
+# Provider-specific attributes the conventions recommend on the duration and token-usage points
+# (openai.md); set through LLMCall.set_attributes().
+_PROVIDER_EXTRA = frozenset({_oa.OPENAI_RESPONSE_SERVICE_TIER, _oa.OPENAI_RESPONSE_SYSTEM_FINGERPRINT})
 
 INSTRUMENTS: Final[tuple[InstrumentSpec, ...]] = (
     # --- GenAI client (upstream) ---
     InstrumentSpec(
         _gm.GEN_AI_CLIENT_OPERATION_DURATION, Kind.HISTOGRAM, "s", "GenAI operation duration.",
-        _CALL_ERR, DURATION_BUCKETS, "llm", upstream=True,
+        _CALL_ERR | _PROVIDER_EXTRA, DURATION_BUCKETS, "llm", upstream=True,
     ),
     InstrumentSpec(
         _gm.GEN_AI_CLIENT_TOKEN_USAGE, Kind.HISTOGRAM, "{token}", "Number of input and output tokens used.",
-        _CALL | {TOKEN_TYPE}, TOKEN_BUCKETS, "llm", upstream=True,
+        _CALL | {TOKEN_TYPE} | _PROVIDER_EXTRA, TOKEN_BUCKETS, "llm", upstream=True,
     ),
     InstrumentSpec(
         _gm.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, Kind.HISTOGRAM, "s",
         "Time to receive the first chunk, measured from when the client issues the generation request "
         "to when the first chunk is received in the response stream.",
-        _CALL_ERR, CHUNK_BUCKETS, "llm", upstream=True,
+        _CALL_ERR, DURATION_BUCKETS, "llm", upstream=True,
     ),
     InstrumentSpec(
         _gm.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK, Kind.HISTOGRAM, "s",
         "Time per output chunk, recorded for each chunk received after the first one, measured as the "
         "time elapsed from the end of the previous chunk to the end of the current chunk.",
-        _CALL_ERR, CHUNK_BUCKETS, "llm", upstream=True,
+        _CALL_ERR, DURATION_BUCKETS, "llm", upstream=True,
     ),
     # --- GenAI server (upstream) ---
     InstrumentSpec(

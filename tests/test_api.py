@@ -62,6 +62,27 @@ def test_streamed_call_records_ttfc_with_the_calls_exemplar(llmtel_capture: Capt
     assert llmtel_capture.sum(TOKENS, {"gen_ai.token.type": "output"}) == 96
 
 
+def test_late_attributes_go_where_the_registry_allows(llmtel_capture: Capture) -> None:
+    tier, fingerprint = "openai.response.service_tier", "openai.response.system_fingerprint"
+    with llmtel.llm_call(provider="openai", model="m", stream=True) as call:
+        call.mark_chunk()
+        call.mark_chunk()
+        call.set_usage(input_tokens=3, output_tokens=2)
+        call.set_attributes({tier: "default", fingerprint: "fp_1", "app.note": "x", "app.none": None})
+    late = {tier: "default", fingerprint: "fp_1"}
+    (span,) = llmtel_capture.spans()
+    assert {k: span.attributes[k] for k in (tier, fingerprint, "app.note")} == {**late, "app.note": "x"}
+    assert "app.none" not in span.attributes
+    # duration and token usage carry them (semconv openai.md: Recommended); chunk timings and cost do not
+    assert dict(llmtel_capture.point(DURATION).attributes).items() >= late.items()
+    for point in llmtel_capture.points(TOKENS):
+        assert dict(point.attributes).items() >= late.items()
+    for name in (TTFC, TPOC, "llmtel.gen_ai.client.cost"):
+        for point in llmtel_capture.points(name):
+            assert not set(point.attributes) & {tier, fingerprint, "app.note"}, name
+    assert "app.note" not in llmtel_capture.point(DURATION).attributes  # not in any allowlist
+
+
 def test_hand_driven_stream(llmtel_capture: Capture) -> None:
     with llmtel.llm_call(provider="p", model="m", stream=True) as call:
         time.sleep(0.02)

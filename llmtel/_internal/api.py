@@ -225,6 +225,7 @@ class LLMCall(_Operation):
             self._attrs[semconv.SERVER_ADDRESS] = address
         if port is not None:
             self._attrs[semconv.SERVER_PORT] = port
+        self._late: dict[str, Any] = {}
 
     def _span_name(self) -> str:
         return f"{self.operation} {self.model}" if self.model else self.operation
@@ -315,6 +316,14 @@ class LLMCall(_Operation):
         """The provider's response id (``gen_ai.response.id``, span only)."""
         self.response_id = clean_str(response_id)
 
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        """Attributes learned during the call (e.g. ``openai.response.service_tier``): on the span,
+        and on each metric point whose instrument allows the key (docs/metrics.md)."""
+        for key, value in attributes.items():
+            cleaned = value if isinstance(value, bool | int | float) else clean_str(value)
+            if cleaned is not None:
+                self._late[key] = cleaned
+
     def set_finish_reasons(self, reasons: Sequence[Any] | str) -> None:
         """Why generation stopped (``gen_ai.response.finish_reasons``, span only)."""
         items = [reasons] if isinstance(reasons, str) else list(reasons or ())
@@ -341,23 +350,31 @@ class LLMCall(_Operation):
         else:
             err_attrs = attrs
         ttfc = self.time_to_first_chunk
+        tok_attrs = attrs
+        dur_attrs = err_attrs
+        if self._late:  # only the keys each instrument's allowlist names
+            tok_attrs = {**attrs, **ins.allowed("gen_ai.client.token.usage", self._late)}
+            duration_name = (
+                "gen_ai.client.operation.duration" if self.role == "client" else "gen_ai.server.request.duration"
+            )
+            dur_attrs = {**err_attrs, **ins.allowed(duration_name, self._late)}
         if self.role == "client":
-            record(ins.client_duration, duration, err_attrs)
+            record(ins.client_duration, duration, dur_attrs)
             if ttfc is not None:
                 record(ins.client_ttfc, ttfc, err_attrs)
                 # All gaps of the call in one aggregation step.
                 _fastpath.record_many(ins.client_tpoc, self._gaps, err_attrs)
         else:
-            record(ins.server_duration, duration, err_attrs)
+            record(ins.server_duration, duration, dur_attrs)
             if ok and ttfc is not None:
                 record(ins.server_ttft, ttfc, attrs)
                 output = self.output_tokens if self.output_tokens else self._chunks
                 if output and output > 1:
                     record(ins.server_tpot, (duration - ttfc) / (output - 1), attrs)
         if self.input_tokens is not None:
-            record(ins.client_tokens, self.input_tokens, {**attrs, semconv.TOKEN_TYPE: "input"})
+            record(ins.client_tokens, self.input_tokens, {**tok_attrs, semconv.TOKEN_TYPE: "input"})
         if self.output_tokens is not None:
-            record(ins.client_tokens, self.output_tokens, {**attrs, semconv.TOKEN_TYPE: "output"})
+            record(ins.client_tokens, self.output_tokens, {**tok_attrs, semconv.TOKEN_TYPE: "output"})
         if self.role == "client" and (self.input_tokens or self.output_tokens):
             cost = self._handles.prices.cost(
                 self.response_model or self.model,
@@ -389,6 +406,7 @@ class LLMCall(_Operation):
         ttfc = self.time_to_first_chunk
         if ttfc is not None:
             attrs["gen_ai.response.time_to_first_chunk"] = ttfc
+        attrs.update(self._late)
         return attrs
 
     def set_content(self, *, input_messages: Any = None, output_messages: Any = None) -> None:
