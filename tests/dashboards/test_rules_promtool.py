@@ -81,7 +81,7 @@ def _cases(names: PromNames) -> list[Case]:
     count, err = names.count(dur), label(ERROR_TYPE)
     ok_s = f'{count}{{job="{JOB}", gen_ai_request_model="m"}}'
     err_s = f'{count}{{job="{JOB}", gen_ai_request_model="m", {err}="timeout"}}'
-    bucket = f'{names.bucket(ttfc)}{{job="{JOB}", le="0.35"}}'
+    bucket = f'{names.bucket(ttfc)}{{job="{JOB}", le="0.32"}}'
     tcount = f'{names.count(ttfc)}{{job="{JOB}"}}'
     job = {"job": JOB}
     exp_label = label(EXPORTER_NAME)
@@ -96,7 +96,7 @@ def _cases(names: PromNames) -> list[Case]:
         ),
         Case("errors-slow", {ok_s: "0+96x200", err_s: "0+4x200"}, "180m", {"LLMTelErrorRateBudgetBurnSlow": [job]}),
         Case("errors-good", {ok_s: "0+199x200", err_s: "0+1x200"}, "180m"),
-        # TTFT p95 <= 0.35s (5% budget): 90% slow burns fast+slow; 20% slow only slow; 1% none.
+        # TTFT p95 <= 0.32s (5% budget): 90% slow burns fast+slow; 20% slow only slow; 1% none.
         Case(
             "ttft-fast",
             {bucket: "0+10x90", tcount: "0+100x90"},
@@ -195,7 +195,7 @@ def _unit_tests(rule_file: Path, names: PromNames) -> dict[str, Any]:
 @needs_promtool
 @pytest.mark.parametrize("naming", ["prometheus", "otlp-collector"])
 def test_promtool_check_rules(tmp_path: Path, naming: str) -> None:
-    rule_file = _generate(tmp_path, "--naming", naming, "--slo-ttft-p95", "0.35", "--slo-error-rate", "0.01")
+    rule_file = _generate(tmp_path, "--naming", naming, "--slo-ttft-p95", "0.32", "--slo-error-rate", "0.01")
     proc = _promtool("check", "rules", rule_file.name, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout
@@ -219,7 +219,7 @@ def test_promtool_unit_tests_fire_on_bad_and_stay_silent_on_good(tmp_path: Path)
     # (test_otlp_collector_rules_equal_the_default_ones).
     naming = "prometheus"
     rule_file = _generate(
-        tmp_path, "--naming", naming, "--job", JOB, "--slo-ttft-p95", "0.35", "--slo-error-rate", "0.01"
+        tmp_path, "--naming", naming, "--job", JOB, "--slo-ttft-p95", "0.32", "--slo-error-rate", "0.01"
     )
     names = PromNames(naming, latest=False)
     test_file = tmp_path / "rules_test.yaml"
@@ -232,7 +232,7 @@ def test_promtool_unit_tests_fire_on_bad_and_stay_silent_on_good(tmp_path: Path)
 @needs_promtool
 def test_promtool_unit_tests_catch_a_broken_rule(tmp_path: Path) -> None:
     """The unit tests can fail: with the fast-burn factor raised, the 'fires' case must fail."""
-    rule_file = _generate(tmp_path, "--job", JOB, "--slo-ttft-p95", "0.35", "--slo-error-rate", "0.01")
+    rule_file = _generate(tmp_path, "--job", JOB, "--slo-ttft-p95", "0.32", "--slo-error-rate", "0.01")
     rule_file.write_text(
         rule_file.read_text().replace("(14.4 * 0.01)", "(99 * 0.01)").replace("(6 * 0.01)", "(99 * 0.01)")
     )
@@ -275,8 +275,8 @@ def test_invalid_error_rate_is_a_clear_error(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_otlp_collector_rules_equal_the_default_ones(tmp_path: Path) -> None:
-    a = _generate(tmp_path, "--slo-ttft-p95", "0.35", "--slo-error-rate", "0.01").read_text()
+    a = _generate(tmp_path, "--slo-ttft-p95", "0.32", "--slo-error-rate", "0.01").read_text()
     b = _generate(
-        tmp_path, "--naming", "otlp-collector", "--slo-ttft-p95", "0.35", "--slo-error-rate", "0.01"
+        tmp_path, "--naming", "otlp-collector", "--slo-ttft-p95", "0.32", "--slo-error-rate", "0.01"
     ).read_text()
     assert a == b
