@@ -153,7 +153,7 @@ class _Series:
 
     __slots__ = ("attributes", "exemplars", "labels")
 
-    def __init__(self, attributes: object, labels: str) -> None:
+    def __init__(self, attributes: object, labels: str | None) -> None:
         self.attributes = attributes  # holds the dict so its id() stays unique while cached
         self.labels = labels
         # Bucket index (0 for counters) → (time_unix_nano, rendered " # {...} value ts"); sparse,
@@ -258,6 +258,7 @@ class PrometheusBridgeReader(MetricReader):
         self._le_cache: dict[tuple[float, ...], list[str]] = {}
         self._target_line: str | None = None
         self.family_names: frozenset[str] = frozenset()
+        self._listeners: list[Callable[[MetricsData], None]] = []
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
         self._collector = _FamilyCollector(self)
         self.registry.register(self._collector)
@@ -329,12 +330,7 @@ class PrometheusBridgeReader(MetricReader):
         Never raises: a failure is counted and gives what was rendered so far.
         """
         with self._lock:
-            self._pending = None
-            try:
-                self.collect()
-            except Exception as exc:
-                _errors.report("prometheus collect failed", exc)
-            data, self._pending = self._pending, None
+            data = self._collect_locked()
             families: dict[str, _Family] = {}
             try:
                 if data is not None:
@@ -353,6 +349,68 @@ class PrometheusBridgeReader(MetricReader):
             if openmetrics and eof:
                 parts.append("# EOF\n")
             return "".join(parts)
+
+    def snapshot(self) -> MetricsData | None:
+        """Collect now, as a scrape does, and return the data (None when nothing could be collected).
+
+        For in-process readers of the same numbers (the endpoint's live page): exemplars the
+        collection takes from the SDK's reservoirs are kept for the next scrape, as a render keeps them.
+        """
+        with self._lock:
+            data = self._collect_locked()
+            if data is not None and self._exemplars:
+                with _errors.guarded("prometheus: keeping snapshot exemplars failed"):
+                    self._keep_exemplars(data)
+            return data
+
+    def add_collect_listener(self, listener: Callable[[MetricsData], None]) -> None:
+        """Call ``listener(data)`` after every collection (scrapes and snapshots), in the collecting thread.
+
+        Listeners run under the bridge's lock: they must be quick; a failing one is counted, never raised.
+        """
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove_collect_listener(self, listener: Callable[[MetricsData], None]) -> None:
+        """Stop calling ``listener``."""
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def _collect_locked(self) -> MetricsData | None:
+        self._pending = None
+        try:
+            self.collect()
+        except Exception as exc:
+            _errors.report("prometheus collect failed", exc)
+        data, self._pending = self._pending, None
+        if data is not None:
+            for listener in self._listeners:
+                with _errors.guarded("prometheus: collect listener failed"):
+                    listener(data)
+        return data
+
+    def _keep_exemplars(self, data: MetricsData) -> None:
+        # Series first seen here get their label text at the next render (labels=None until then).
+        series_map = self._series
+        for resource_metrics in data.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    kind = _kind(metric)
+                    if kind not in ("histogram", "counter"):
+                        continue
+                    for point in metric.data.data_points:
+                        if not point.exemplars:
+                            continue
+                        attributes = point.attributes
+                        series = series_map.get(id(attributes))
+                        if series is None or series.attributes is not attributes:
+                            series = series_map[id(attributes)] = _Series(attributes, None)
+                        if kind == "histogram":
+                            assert isinstance(point, HistogramDataPoint)
+                            self._keep_histogram_exemplars(series, point)
+                        else:
+                            self._keep_counter_exemplar(series, point.exemplars)
 
     def _render_data(self, data: MetricsData, families: dict[str, _Family], openmetrics: bool) -> None:
         old_series: dict[int, _Series] = self._series
@@ -439,6 +497,8 @@ class PrometheusBridgeReader(MetricReader):
             series = old_series.get(key)
             if series is None or series.attributes is not attributes:
                 series = _Series(attributes, _label_text({**base, **(attributes or {})}))
+            elif series.labels is None:  # kept by a snapshot() before its first render
+                series.labels = _label_text({**base, **(attributes or {})})
             series_map[key] = series
             labels = series.labels
             if kind == "histogram":
