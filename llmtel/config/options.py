@@ -218,6 +218,9 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("prometheus_serve_default_registry", "LLMTEL_PROMETHEUS_SERVE_DEFAULT_REGISTRY", False, _boolean,
            "Also serve the application's own `prometheus_client` metrics (the default `REGISTRY`) on the scrape "
            "path; a family the bridge already serves is never repeated."),
+    Option("ui", "LLMTEL_UI", True, _boolean,
+           "Serve the live page on the embedded endpoint: overview at `/`, trace waterfall at `/traces/<trace_id>` "
+           "for browsers, recent traces at `/traces` (docs/ui.md). Same auth/TLS as the scrape path."),
     Option("prometheus_workers", "LLMTEL_PROMETHEUS_WORKERS", 1, _positive_int,
            "Worker processes sharing `prometheus_port` (gunicorn/uvicorn workers): each serves on the first free "
            "port of `port .. port+N-1` with a `worker` label (docs/multiprocess.md)."),

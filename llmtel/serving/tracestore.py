@@ -14,6 +14,9 @@ from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import StatusCode
+
+from llmtel.semconv import ERROR_TYPE, REQUEST_MODEL
 
 MAX_SPANS_PER_TRACE = 256
 
@@ -42,6 +45,30 @@ def span_to_dict(span: ReadableSpan) -> dict[str, Any]:
         "status": span.status.status_code.name,
         "attributes": {key: (list(v) if isinstance(v, tuple) else v) for key, v in (span.attributes or {}).items()},
         "events": [{"name": e.name, "attributes": dict(e.attributes or {})} for e in span.events],
+    }
+
+
+def _summary(trace_id: int, spans: list[ReadableSpan]) -> dict[str, Any]:
+    ids = {span.context.span_id for span in spans if span.context}
+    roots = [span for span in spans if span.parent is None or span.parent.span_id not in ids] or spans
+    root = min(roots, key=lambda span: span.start_time or 0)
+    start = min(span.start_time or 0 for span in spans)
+    end = max(span.end_time or 0 for span in spans)
+    models = sorted(
+        {str(span.attributes[REQUEST_MODEL]) for span in spans if span.attributes and REQUEST_MODEL in span.attributes}
+    )
+    error_types = sorted(
+        {str(span.attributes[ERROR_TYPE]) for span in spans if span.attributes and ERROR_TYPE in span.attributes}
+    )
+    return {
+        "trace_id": _hex_trace(trace_id),
+        "name": root.name,
+        "start_time_unix_nano": start,
+        "duration_ms": (end - start) / 1e6,
+        "spans": len(spans),
+        "error": any(span.status.status_code is StatusCode.ERROR for span in spans),
+        "error_types": error_types,
+        "models": models,
     }
 
 
@@ -89,6 +116,28 @@ class TraceStore(SpanProcessor):
         if not spans:
             return None
         return [span_to_dict(span) for span in sorted(spans, key=lambda s: s.start_time or 0)]
+
+    def summaries(
+        self, limit: int = 100, *, errors_only: bool = False, min_duration_ms: float = 0.0
+    ) -> list[dict[str, Any]]:
+        """One line per stored trace, most recently active first: root span, duration, status, models.
+
+        ``errors_only`` keeps traces with a span whose status is ERROR; ``min_duration_ms`` keeps
+        traces at least that long (first span start to last span end).
+        """
+        with self._lock:
+            traces = [(trace_id, list(spans)) for trace_id, spans in reversed(self._traces.items())]
+        found: list[dict[str, Any]] = []
+        for trace_id, spans in traces:
+            if len(found) >= limit:
+                break
+            summary = _summary(trace_id, spans)
+            if errors_only and not summary["error"]:
+                continue
+            if summary["duration_ms"] < min_duration_ms:
+                continue
+            found.append(summary)
+        return found
 
     def trace_ids(self) -> list[str]:
         """Stored trace ids, newest last."""
