@@ -207,7 +207,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("prometheus_path", "LLMTEL_PROMETHEUS_PATH", "/metrics", _text,
            "Path of the Prometheus scrape endpoint."),
     Option("prometheus_basic_auth", "LLMTEL_PROMETHEUS_BASIC_AUTH", None, _text,
-           "`user:password`: require HTTP basic auth on the scrape path and `/traces` (`/health` stays open)."),
+           "`user:password`: require HTTP basic auth on the scrape path, `/traces` and the live page (`/health` "
+           "stays open)."),
     Option("prometheus_tls_cert", "LLMTEL_PROMETHEUS_TLS_CERT", None, _text,
            "PEM certificate (chain) file: serve the endpoint over HTTPS."),
     Option("prometheus_tls_key", "LLMTEL_PROMETHEUS_TLS_KEY", None, _text,

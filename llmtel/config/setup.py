@@ -335,6 +335,7 @@ def configure(
     prometheus_resource_labels: Sequence[str] | None = None,
     prometheus_serve_default_registry: bool | None = None,
     prometheus_workers: int | None = None,
+    ui: bool | None = None,
     meter_provider: metrics.MeterProvider | None = None,
     tracer_provider: trace.TracerProvider | None = None,
     disabled: bool | None = None,
@@ -342,8 +343,8 @@ def configure(
 ) -> Telemetry:
     """Set up llmtel: every option in docs/configuration.md (argument > environment > default).
 
-    With no exporter configured, serves ``/metrics``, ``/health`` and
-    ``/traces/<trace_id>`` on 127.0.0.1:9464. A second call while a
+    With no exporter configured, serves ``/metrics``, ``/health``,
+    ``/traces/<trace_id>`` and the live page at ``/`` on 127.0.0.1:9464. A second call while a
     configuration is active changes nothing and returns the active one (call
     :func:`shutdown` first to reconfigure). Raises :class:`ConfigurationError`
     for misuse: an unknown exporter, a bad option, a port in use.
