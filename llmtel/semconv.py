@@ -57,6 +57,7 @@ RETRIEVAL_HIT: Final = "llmtel.retrieval.hit"
 SESSION_KIND: Final = "llmtel.session.kind"
 SELF_PROBLEM: Final = "llmtel.problem"
 EXPORTER_NAME: Final = "llmtel.exporter"
+COST_SOURCE: Final = "llmtel.cost.source"
 
 
 class Kind(str, enum.Enum):
@@ -166,8 +167,10 @@ INSTRUMENTS: Final[tuple[InstrumentSpec, ...]] = (
     # --- llmtel: cost ---
     InstrumentSpec(
         "llmtel.gen_ai.client.cost", Kind.COUNTER, "USD",
-        "Estimated cost of GenAI calls in US dollars, from llmtel's price table (unknown models are not counted).",
-        _CALL | {TOKEN_TYPE}, None, "llm",
+        "Cost of GenAI calls in US dollars: as the provider reported it (llmtel.cost.source=reported, "
+        "call.set_cost) or from the price table (price_table, genai_prices) split by gen_ai.token.type; "
+        "unknown models are not counted.",
+        _CALL | {TOKEN_TYPE, COST_SOURCE}, None, "llm",
     ),
     InstrumentSpec(
         "llmtel.gen_ai.requests.active", Kind.UP_DOWN_COUNTER, "{request}",

@@ -252,9 +252,11 @@ def test_cost_uses_the_price_table_and_skips_unknown_models() -> None:
         with llmtel.llm_call(provider="openai", model="unknown-model") as call:
             call.set_usage(input_tokens=10, output_tokens=10)
         points = capture.points("llmtel.gen_ai.client.cost")
-        assert len(points) == 1  # no point at all for the unknown model, not a 0
-        assert points[0].attributes["gen_ai.request.model"] == "gpt-4o-mini"
-        assert points[0].value == pytest.approx(0.8 * 0.15 + 0.2 * 0.075 + 0.5 * 0.60)
+        # no point at all for the unknown model, not a 0; the priced one split by token type
+        assert {p.attributes["gen_ai.request.model"] for p in points} == {"gpt-4o-mini"}
+        by_type = {p.attributes["gen_ai.token.type"]: p.value for p in points}
+        assert by_type == {"input": pytest.approx(0.8 * 0.15 + 0.2 * 0.075), "output": pytest.approx(0.5 * 0.60)}
+        assert {p.attributes["llmtel.cost.source"] for p in points} == {"price_table"}
     finally:
         capture.close()
 

@@ -29,6 +29,7 @@ from llmtel._internal import errors as _errors
 from llmtel._internal import fastpath as _fastpath
 from llmtel._internal import state as _state
 from llmtel._internal.dimensions import block_attributes
+from llmtel._internal.pricing import SOURCE_REPORTED
 from llmtel._internal.values import clean_count, clean_str
 
 __all__ = ["AgentInvocation", "LLMCall", "Retrieval", "ToolInvocation", "agent", "llm_call", "retrieval", "tool"]
@@ -209,6 +210,10 @@ class LLMCall(_Operation):
         self.cache_creation_input_tokens: int | None = None
         self.reasoning_output_tokens: int | None = None
         self.response_id: str | None = None
+        #: Reported cost in USD (:meth:`set_cost`); None: priced from the price table, if known.
+        self.cost: float | None = None
+        self.priced_cost: float | None = None
+        self.cost_source: str | None = None
         self._first: float | None = None
         self._last: float | None = None
         self._gaps: list[float] = []
@@ -308,6 +313,19 @@ class LLMCall(_Operation):
         if reasoning_output_tokens is not None:
             self.reasoning_output_tokens = clean_count(reasoning_output_tokens)
 
+    def set_cost(self, usd: Any) -> None:
+        """The call's cost in US dollars as the provider or gateway reported it (OpenRouter, LiteLLM...).
+
+        It wins over the price table: ``llmtel.gen_ai.client.cost`` gets this amount with
+        ``llmtel.cost.source=reported`` (and no ``gen_ai.token.type``: the split is unknown).
+        Negative, non-finite or non-numeric amounts are dropped and counted.
+        """
+        if isinstance(usd, bool) or not isinstance(usd, int | float) or not math.isfinite(usd) or usd < 0:
+            _errors.report("invalid cost", detail=repr(usd)[:40])
+            return
+        self.cost = float(usd)
+        self.cost_source = SOURCE_REPORTED
+
     def set_response_model(self, model: Any) -> None:
         """The model that actually answered (``gen_ai.response.model``)."""
         self.response_model = clean_str(model)
@@ -375,16 +393,33 @@ class LLMCall(_Operation):
             record(ins.client_tokens, self.input_tokens, {**tok_attrs, semconv.TOKEN_TYPE: "input"})
         if self.output_tokens is not None:
             record(ins.client_tokens, self.output_tokens, {**tok_attrs, semconv.TOKEN_TYPE: "output"})
-        if self.role == "client" and (self.input_tokens or self.output_tokens):
-            cost = self._handles.prices.cost(
-                self.response_model or self.model,
-                input_tokens=self.input_tokens or 0,
-                output_tokens=self.output_tokens or 0,
-                cache_read_input_tokens=self.cache_read_input_tokens or 0,
-                cache_creation_input_tokens=self.cache_creation_input_tokens or 0,
-            )
-            if cost is not None and math.isfinite(cost):
-                _fastpath.add(ins.cost, cost, attrs)
+        if self.role == "client":
+            self._record_cost(attrs)
+
+    def _record_cost(self, attrs: dict[str, Any]) -> None:
+        """The reported cost as it is, or the priced one split into input and output."""
+        cost = self._handles.instruments.cost
+        if self.cost is not None:
+            _fastpath.add(cost, self.cost, {**attrs, semconv.COST_SOURCE: SOURCE_REPORTED})
+            return
+        if not (self.input_tokens or self.output_tokens):
+            return
+        found = self._handles.prices.lookup(self.response_model or self.model, self.provider)
+        if found is None:
+            return
+        price, source = found
+        input_usd, output_usd = price.split(
+            self.input_tokens or 0,
+            self.output_tokens or 0,
+            self.cache_read_input_tokens or 0,
+            self.cache_creation_input_tokens or 0,
+        )
+        self.priced_cost = input_usd + output_usd
+        self.cost_source = source
+        if self.input_tokens is not None:
+            _fastpath.add(cost, input_usd, {**attrs, semconv.TOKEN_TYPE: "input", semconv.COST_SOURCE: source})
+        if self.output_tokens is not None:
+            _fastpath.add(cost, output_usd, {**attrs, semconv.TOKEN_TYPE: "output", semconv.COST_SOURCE: source})
 
     def _final_span_attributes(self) -> dict[str, Any]:
         attrs: dict[str, Any] = {}
@@ -407,6 +442,10 @@ class LLMCall(_Operation):
         if ttfc is not None:
             attrs["gen_ai.response.time_to_first_chunk"] = ttfc
         attrs.update(self._late)
+        usd = self.cost if self.cost is not None else self.priced_cost
+        if usd is not None:
+            attrs["llmtel.cost.usd"] = usd
+            attrs[semconv.COST_SOURCE] = self.cost_source
         return attrs
 
     def set_content(self, *, input_messages: Any = None, output_messages: Any = None) -> None:

@@ -195,7 +195,11 @@ OPTIONS: Final[tuple[Option, ...]] = (
            "instrumentations read.", "`no_content`",
            fallback_env="OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"),
     Option("price_table", "LLMTEL_PRICE_TABLE", None, _text,
-           "Prices per model (a path to a JSON file, or a dict) turning token usage into `llmtel.gen_ai.client.cost`."),
+           "Prices per model (a path to a JSON file, or a dict) turning token usage into `llmtel.gen_ai.client.cost`; "
+           "they override and extend the default prices (`default_prices`)."),
+    Option("default_prices", "LLMTEL_DEFAULT_PRICES", True, _boolean,
+           "Price models that `price_table` lacks from pydantic's `genai-prices` data (bundled, never fetched) when "
+           "it is installed (`pip install \"llmtel[prices]\"`); unknown models still get no cost."),
     Option("export_timeout", "LLMTEL_EXPORT_TIMEOUT", 5.0, _seconds,
            "Timeout in seconds of one push export (OTLP), so a dead collector cannot stall exports."),
     Option("shutdown_timeout", "LLMTEL_SHUTDOWN_TIMEOUT", 10.0, _seconds,

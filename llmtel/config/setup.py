@@ -324,6 +324,7 @@ def configure(
     trace_store_size: int | None = None,
     capture_content: bool | str | CaptureMode | None = None,
     price_table: str | Mapping[str, Any] | PriceTable | None = None,
+    default_prices: bool | None = None,
     export_timeout: float | None = None,
     shutdown_timeout: float | None = None,
     gpu_metrics: bool | None = None,
@@ -388,7 +389,7 @@ def _build(opts: dict[str, Any], *, from_auto: bool) -> Telemetry:
     filter_name = str(opts["exemplar_filter"]).strip().lower()
     if filter_name not in _EXEMPLAR_FILTERS:
         raise ConfigurationError(f"exemplar_filter {filter_name!r} is unknown; use one of {sorted(_EXEMPLAR_FILTERS)}")
-    prices = PriceTable.load(opts["price_table"])
+    prices = PriceTable.load(opts["price_table"], defaults=bool(opts["default_prices"]))
     dimensions = Dimensions.from_options(
         opts["metric_attributes"], opts["metric_attribute_limit"], opts["metric_attribute_limits"]
     )

@@ -84,7 +84,8 @@ def test_counter_exemplar_and_every_histogram_of_the_call() -> None:
         linked = [s for s in families[name].samples if s.exemplar is not None]
         assert linked and all(s.exemplar.labels == call_ids for s in linked), name
     cost = families[prometheus_name(semconv.spec("llmtel.gen_ai.client.cost"))]
-    assert [s.exemplar.labels for s in cost.samples if s.name.endswith("_total")] == [call_ids]
+    # input and output cost, both linked to the call
+    assert [s.exemplar.labels for s in cost.samples if s.name.endswith("_total")] == [call_ids, call_ids]
 
 
 def test_classic_text_has_no_exemplars_and_parses() -> None:

@@ -98,7 +98,8 @@ def test_chat_sync(fake_openai: FakeOpenAI, llmtel_capture: Capture) -> None:
     assert llmtel_capture.count(DURATION, attrs) == 1
     assert llmtel_capture.sum(TOKENS, {**attrs, "gen_ai.token.type": "input"}) == 11
     assert llmtel_capture.sum(TOKENS, {**attrs, "gen_ai.token.type": "output"}) == len(WORDS)
-    assert llmtel_capture.sum(COST, attrs) > 0  # gpt-4o-mini is in llmtel's price table
+    for token_type in ("input", "output"):  # gpt-4o-mini is in the price table: cost split by token type
+        assert llmtel_capture.sum(COST, {**attrs, "gen_ai.token.type": token_type}) > 0
     assert TTFC not in llmtel_capture.metric_names()  # not a stream
 
 
