@@ -18,7 +18,7 @@ INSTRUMENTATIONS = sorted(p for p in (ROOT / "instrumentations").glob("*") if (p
 
 
 def _install_all(session: nox.Session) -> None:
-    session.install("-e", ".[all,test]")
+    session.install("-e", ".[all,test,genai-sources]")
     for package in INSTRUMENTATIONS:
         session.install("-e", f"{package}[instruments]")
 
@@ -28,6 +28,15 @@ def tests(session: nox.Session) -> None:
     """The whole test suite, real-server tests included (needs Debian's prometheus package)."""
     _install_all(session)
     session.run("pytest", "-q", "--durations=15", *session.posargs)
+    if not session.posargs:
+        session.notify("genai_sources_openai2")
+
+
+@nox.session(python=None)
+def genai_sources_openai2(session: nox.Session) -> None:
+    """GenAI span sources that need openai<3 (contrib openai-v2, openai-agents-v2): tests/genai_spans in their venv."""
+    session.install("-e", ".[test,genai-sources-openai2]")
+    session.run("pytest", "-q", "tests/genai_spans", *session.posargs)
 
 
 @nox.session(python=None)

@@ -111,6 +111,7 @@ DERIVED_INSTRUMENTS: Final = (
 SAME_METRIC_SCOPES: Final = frozenset(
     {
         "opentelemetry.instrumentation.openai_v2",
+        "opentelemetry.util.genai.handler",  # openai-v2 2.4b0 and other util-genai based instrumentations
         "opentelemetry.instrumentation.google_genai",
         "opentelemetry.instrumentation.vertexai",
         "opentelemetry.instrumentation.openai_agents",
