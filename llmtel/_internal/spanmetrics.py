@@ -219,6 +219,9 @@ class GenAISpanMetrics(SpanProcessor):
         self._skip_scopes = skip_scopes
         self._open: dict[int, _Call] = {}
         self._seen_scopes: set[str] = set()
+        # Span ids of open local spans with a counted call inside: found at span ends, so a call
+        # span that only says it is one at its end is still known to enclose a counted call.
+        self._counted_under: dict[int, bool] = {}
         self._lock = threading.Lock()
         self._active = True
 
@@ -255,7 +258,11 @@ class GenAISpanMetrics(SpanProcessor):
         if not self._active:
             return
         context = span.context
-        call = self._open.pop(context.span_id, None) if self._open and context is not None else None
+        if context is None:
+            return
+        span_id = context.span_id
+        call = self._open.pop(span_id, None) if self._open else None
+        inner_counted = self._counted_under.pop(span_id, False) if self._counted_under else False
         scope = span.instrumentation_scope
         scope_name = scope.name if scope is not None else ""
         if scope_name == _state.SCOPE:
@@ -267,19 +274,37 @@ class GenAISpanMetrics(SpanProcessor):
                 "gen_ai.system" in attributes or _first(attributes, INPUT_TOKEN_KEYS + OUTPUT_TOKEN_KEYS)
             ):
                 _errors.report(_PROBLEM_NO_OPERATION, detail=scope_name[:60])
+            if inner_counted:
+                self._mark_parent(span)
             return
-        self._derive(span, attributes, operation, call, scope_name)
+        self._derive(span, attributes, operation, call, scope_name, inner_counted)
+
+    def _mark_parent(self, span: ReadableSpan) -> None:
+        """A call inside ``span`` was counted: tell its (local) parent when that ends."""
+        parent = span.parent
+        if parent is not None and not parent.is_remote:
+            with self._lock:
+                if len(self._counted_under) >= MAX_OPEN_SPANS:
+                    self._counted_under.clear()  # parents that never end: forget rather than grow
+                self._counted_under[parent.span_id] = True
 
     def _derive(
-        self, span: ReadableSpan, attributes: Mapping[str, Any], operation: str, call: _Call | None, scope: str
+        self,
+        span: ReadableSpan,
+        attributes: Mapping[str, Any],
+        operation: str,
+        call: _Call | None,
+        scope: str,
+        inner_counted: bool,
     ) -> None:
         if scope in self._skip_scopes:
             return
+        if inner_counted:
+            self._mark_parent(span)
         if operation in CALL_OPERATIONS:
             own = call if call is not None and call.span_id == span.context.span_id else None
-            enclosing = own.outer if own is not None else call
-            if own is not None and own.counted_inside:
-                return  # an inner span of this call was counted
+            if inner_counted or (own is not None and own.counted_inside):
+                return  # a call span inside this one was counted: the innermost counts
             if call is not None and call.inside_llmtel():
                 return  # llmtel's llm_call recorded this call
             superseded = SUPERSEDED_SCOPES.get(scope)
@@ -288,8 +313,10 @@ class GenAISpanMetrics(SpanProcessor):
             if scope not in self._seen_scopes:
                 with self._lock:
                     self._seen_scopes.add(scope)
+            enclosing = own.outer if own is not None else call
             if enclosing is not None:
                 enclosing.mark_counted()
+            self._mark_parent(span)
         elif operation not in (TOOL, AGENT, RETRIEVAL):
             return  # workflows, tasks, create_agent...: no llmtel metric
         handles = _state.current()
@@ -397,6 +424,7 @@ class GenAISpanMetrics(SpanProcessor):
         self._active = False
         with self._lock:
             self._open.clear()
+            self._counted_under.clear()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True

@@ -360,3 +360,14 @@ def test_the_global_api_providers_are_left_alone() -> None:
     _sdk_chat(_tracer(capture, ANTHROPIC_SDK))
     assert _count(capture) == 1
     capture.close()
+
+
+def test_an_outer_call_span_that_says_so_only_at_its_end_is_not_counted(capture: Capture) -> None:
+    tracer = _tracer(capture, "late.framework")
+    for _ in range(2):
+        with tracer.start_as_current_span("llm") as outer:  # no GenAI attribute when it starts
+            with tracer.start_as_current_span("step"):
+                _sdk_chat(_tracer(capture, ANTHROPIC_SDK))
+            outer.set_attributes({"gen_ai.operation.name": "chat", "gen_ai.request.model": "outer"})
+    assert _count(capture) == 2
+    assert capture.count(DURATION, {"gen_ai.request.model": "claude-test"}) == 2
