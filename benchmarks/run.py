@@ -1,4 +1,4 @@
-"""Run the benchmark suite and print one table: ``python -m benchmarks [--quick] [--only record,scrape,memory]``.
+"""Run the benchmark suite and print one table: ``python -m benchmarks [--quick] [--only record,spans,scrape,memory]``.
 
 ``--quick`` runs every benchmark with few rounds and small sizes (CI keeps it
 from rotting; its timings are not meant to be quoted). The full run is what
@@ -15,7 +15,7 @@ from importlib.metadata import version
 
 from benchmarks.harness import Row, render, rows_from
 
-SECTIONS = ("record", "scrape", "memory")
+SECTIONS = ("record", "spans", "scrape", "memory")
 
 
 def versions() -> dict[str, str]:
@@ -86,6 +86,15 @@ def main(argv: list[str] | None = None) -> int:
         try:
             rows += rows_from(record.run(telemetry, quick=args.quick))
             rows += per_chunk_rows(rows)
+        finally:
+            llmtel.shutdown()
+    if "spans" in only:
+        import llmtel
+        from benchmarks import record, spans
+
+        record.configure()  # the processor records into llmtel's configured instruments
+        try:
+            rows += rows_from(spans.run(quick=args.quick))
         finally:
             llmtel.shutdown()
     if "scrape" in only:

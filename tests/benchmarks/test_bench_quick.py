@@ -23,6 +23,8 @@ IMPLEMENTATIONS = [
     "prometheus_client, labels()",
     "prometheus_client, pre-bound",
 ]
+SPAN_GROUPS = ["span metrics: non-GenAI span", "span metrics: GenAI chat span"]
+SPAN_CASES = ["span, no processor", "span + GenAISpanMetrics", "GenAISpanMetrics.on_end alone"]
 RECORD_GROUPS = ["record: non-streaming", "record: stream 8 chunks", "record: stream 128 chunks", "per streamed chunk"]
 SCRAPE_CASES = [
     "llmtel bridge, OpenMetrics + exemplars",
@@ -59,6 +61,7 @@ def test_quick_mode_prints_every_row(tmp_path: Path) -> None:
     expected = {(g, name) for g in RECORD_GROUPS for name in IMPLEMENTATIONS}
     expected |= {(g, name) for g in ("scrape: 200 series", "scrape size: 200 series") for name in SCRAPE_CASES}
     expected |= {("memory per 1k series", name) for name in MEMORY_CASES}
+    expected |= {(g, name) for g in SPAN_GROUPS for name in SPAN_CASES}
     assert expected <= keys, f"missing rows: {sorted(expected - keys)}"
 
     for row in rows:
@@ -78,9 +81,9 @@ def test_quick_mode_prints_every_row(tmp_path: Path) -> None:
             assert 1e-8 < row["median"] < 60, row
     # Every baseline row has ratio 1 and every timed row a ratio.
     for row in rows:
-        if row["group"].startswith(("record:", "scrape:", "per streamed chunk")):
+        if row["group"].startswith(("record:", "scrape:", "per streamed chunk", "span metrics:")):
             assert row["ratio"] is not None, row
-        if row["name"] in ("raw SDK, span + metrics", "stock OTel exporter, text 0.0.4"):
+        if row["name"] in ("raw SDK, span + metrics", "stock OTel exporter, text 0.0.4", "span, no processor"):
             assert row["ratio"] == 1.0, row
 
     # The printed table has one line per row.
