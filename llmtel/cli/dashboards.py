@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -156,7 +155,8 @@ def le_matcher(bound: float) -> str:
         forms.append(text[:-2])
     if len(forms) == 1:
         return f'le="{text}"'
-    return 'le=~"' + "|".join(re.escape(f) for f in forms) + '"'
+    # "[.]" rather than "\\.": a backslash would need escaping again inside the PromQL string.
+    return 'le=~"' + "|".join(f.replace(".", "[.]") for f in forms) + '"'
 
 
 @dataclass(frozen=True)

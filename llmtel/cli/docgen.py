@@ -89,9 +89,13 @@ def configuration_page() -> str:
 
 PAGES = {"metrics.md": metrics_page, "configuration.md": configuration_page}
 
-SLO_ARGS = ["--slo-ttft-p95", "0.32", "--slo-error-rate", "0.01"]
+SLO_ARGS = [
+    "--slo-ttft-p95", "0.32", "--slo-error-rate", "0.01", "--slo-duration-p99", "10.24",
+    "--slo-tool-p95", "5", "--slo-retrieval-p95", "1", "--cost-budget-daily", "100",
+]  # fmt: skip
 #: docs file -> (CLI module, its arguments); --no-semconv-latest pins the default GenAI names.
-#: (No otlp-collector rules file: the rules read no unit-"1" gauge, so it would equal the default one.)
+#: (No otlp-collector rules file: it differs from the default one only in the name of the one unit-"1"
+#: gauge the rules read, hw_gpu_utilization_ratio for hw_gpu_utilization.)
 ARTIFACTS: dict[str, tuple[str, list[str]]] = {
     "generated/grafana-dashboard.json": ("llmtel.cli.dashboards", []),
     "generated/grafana-dashboard-otlp-collector.json": ("llmtel.cli.dashboards", ["--naming", "otlp-collector"]),

@@ -4,8 +4,15 @@
   (the quantities the dashboard draws), per ``job`` and the instrument's identifying labels;
 * SLO rules (when asked for): the bad-event ratio over the SRE workbook's windows and
   multi-window, multi-burn-rate alerts (1h/5m at 14.4x and 6h/30m at 6x page; 1d/2h at 3x
-  and 3d/6h at 1x open a ticket);
-* symptom alerts: target not scraped, cardinality overflow series, failing exporters.
+  and 3d/6h at 1x open a ticket), for the error rate and for latency percentiles (TTFT, call,
+  tool and retrieval duration);
+* cost budgets (when asked for): spend per hour and per day, per job and opted-in dimensions;
+* symptom alerts: target not scraped, cardinality overflow series, failing exporters, GPU and
+  queue saturation.
+
+Every recording rule and alert aggregates ``by (job, ...)``: ``instance``, ``worker`` and ``pod``
+are summed away, so a rule means the same for one process and for a fleet of them (GPU alerts
+keep ``instance`` and the device id: a device belongs to one host).
 
 Metric names come from :mod:`llmtel._internal.naming` through :class:`llmtel.cli.dashboards.PromNames`.
 """
@@ -14,14 +21,18 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import itertools
 import json
+import math
 import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from opentelemetry.semconv._incubating.attributes import hw_attributes as _hw
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _gm
+from opentelemetry.semconv._incubating.metrics import hw_metrics as _hwm
 
 from llmtel import semconv
 from llmtel.cli import write_output
@@ -36,7 +47,19 @@ from llmtel.cli.dashboards import (
 )
 from llmtel.semconv import InstrumentSpec, Kind
 
-__all__ = ["BURN_WINDOWS", "Slo", "add_arguments", "build_rules", "render", "run", "snap_threshold"]
+__all__ = [
+    "BURN_WINDOWS",
+    "DEFAULT_JOB",
+    "LATENCY_OBJECTIVES",
+    "CostBudget",
+    "Saturation",
+    "Slo",
+    "add_arguments",
+    "build_rules",
+    "render",
+    "run",
+    "snap_threshold",
+]
 
 #: (long window, short window, burn-rate factor, severity) from the Google SRE workbook,
 #: "Alerting on SLOs", multiwindow multi-burn-rate alerts (for a 30-day SLO period).
@@ -51,6 +74,9 @@ _WINDOWS: Final = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 #: (OpenTelemetry metrics SDK spec, "Cardinality limits").
 OVERFLOW_ATTRIBUTE: Final = "otel.metric.overflow"
 ALERT_PREFIX: Final = "LLMTel"
+#: The scrape job of the app in every shipped config (deploy/, docs): the Kubernetes app is
+#: ``llm-app`` (OTEL_SERVICE_NAME, so also the job through a Collector), scraped as job ``llm-app``.
+DEFAULT_JOB: Final = "llm-app"
 
 
 def snap_threshold(threshold: float, boundaries: Sequence[float]) -> float:
@@ -212,20 +238,25 @@ def slo_groups(slos: Sequence[Slo], names: PromNames) -> list[dict[str, Any]]:
     return groups
 
 
+def promql_string(text: str) -> str:
+    """``text`` as a PromQL double-quoted string literal (Go escapes; JSON's are a subset of them)."""
+    return json.dumps(text)
+
+
 def symptom_rules(names: PromNames, job: str) -> list[dict[str, Any]]:
     failures = names.total(_require("llmtel.sdk.export.failures"))
     overflow = label(OVERFLOW_ATTRIBUTE)
     rules: list[dict[str, Any]] = [
         {
             "alert": f"{ALERT_PREFIX}TargetDown",
-            "expr": f'up{{job=~"{job}"}} == 0',
+            "expr": f"up{{job=~{promql_string(job)}}} == 0",
             "for": "5m",
             "labels": {"severity": "page"},
             "annotations": {"summary": "Prometheus cannot scrape {{ $labels.instance }} (job {{ $labels.job }})."},
         },
         {
             "alert": f"{ALERT_PREFIX}TargetMissing",
-            "expr": f'absent(up{{job=~"{job}"}})',
+            "expr": f"absent(up{{job=~{promql_string(job)}}})",
             "for": "10m",
             "labels": {"severity": "ticket"},
             "annotations": {"summary": f'No scrape target matches job=~"{job}": llmtel metrics are not collected.'},
@@ -277,34 +308,90 @@ def _require(name: str) -> InstrumentSpec:
     return spec
 
 
+@dataclass(frozen=True)
+class LatencyObjective:
+    """A latency SLO the CLI offers: ``--slo-<flag>-p95``/``-p99`` on one registry histogram."""
+
+    flag: str  # "ttft", "duration", "tool", "retrieval"
+    title: str  # alert-name stem
+    instrument: str
+    what: str  # for --help
+    percentiles: tuple[int, ...] = (95, 99)
+
+
+#: The latency SLOs ``llmtel rules`` offers (TTFT's instrument follows ``--slo-ttft-source``).
+LATENCY_OBJECTIVES: Final = (
+    LatencyObjective(
+        "ttft", "TTFT", _gm.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, "streaming calls get their first chunk", (95,)
+    ),
+    LatencyObjective("duration", "Duration", _gm.GEN_AI_CLIENT_OPERATION_DURATION, "GenAI calls complete"),
+    LatencyObjective("tool", "ToolDuration", "llmtel.tool.duration", "tool executions complete"),
+    LatencyObjective("retrieval", "RetrievalDuration", "llmtel.retrieval.duration", "retrieval queries complete"),
+)
+
+
+def _latency_slo(
+    objective: LatencyObjective,
+    percentile: int,
+    threshold: float,
+    spec: InstrumentSpec,
+    buckets: Sequence[float] | None,
+    warn: Any,
+) -> Slo:
+    bounds = list(buckets) if buckets else list(spec.buckets or ())
+    used = snap_threshold(threshold, bounds)
+    flag = f"--slo-{objective.flag}-p{percentile}"
+    if used != threshold and warn is not None:
+        shown = ", ".join(f"{b:g}" for b in bounds)
+        warn(
+            f"llmtel rules: {flag} {threshold:g} is not a bucket boundary of {spec.name} ({shown}); "
+            f"using {used:g}. Only a boundary separates fast from slow calls. To use {threshold:g}, add it "
+            f"to the buckets in your app: llmtel.configure(bucket_boundaries={{{spec.name!r}: [..., {threshold:g}, "
+            f"...]}}) and pass the same list here with --slo-{objective.flag}-buckets."
+        )
+    # The TTFT alerts keep their original names (LLMTelTTFTBudgetBurn*): dashboards and runbooks refer to them.
+    title = objective.title if objective.flag == "ttft" else f"{objective.title}P{percentile}"
+    return Slo(f"{objective.flag}_p{percentile}", title, spec, budget=round(1 - percentile / 100, 6), threshold=used)
+
+
 def build_slos(
     *,
     ttft_p95: float | None = None,
     error_rate: float | None = None,
     ttft_source: str = "client",
     ttft_buckets: Sequence[float] | None = None,
+    latency: dict[str, float] | None = None,
+    buckets: dict[str, Sequence[float]] | None = None,
     warn: Any = None,
 ) -> list[Slo]:
-    """SLO objects for the CLI options; warns (via ``warn(str)``) when a threshold is snapped."""
-    slos: list[Slo] = []
+    """SLO objects for the CLI options; warns (via ``warn(str)``) when a threshold is snapped.
+
+    ``latency`` maps ``"<flag>_p<percentile>"`` (``"duration_p99"``, ``"tool_p95"``; see
+    :data:`LATENCY_OBJECTIVES`) to a threshold in seconds, ``buckets`` maps ``<flag>`` to the
+    bucket boundaries the app configured for that histogram. ``ttft_p95``/``ttft_buckets`` are
+    shorthands for ``latency["ttft_p95"]``/``buckets["ttft"]``.
+    """
+    wanted = dict(latency or {})
     if ttft_p95 is not None:
-        name = (
-            _gm.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK
-            if ttft_source == "client"
-            else _gm.GEN_AI_SERVER_TIME_TO_FIRST_TOKEN
-        )
-        spec = _require(name)
-        bounds = list(ttft_buckets) if ttft_buckets else list(spec.buckets or ())
-        used = snap_threshold(ttft_p95, bounds)
-        if used != ttft_p95 and warn is not None:
-            shown = ", ".join(f"{b:g}" for b in bounds)
-            warn(
-                f"llmtel rules: --slo-ttft-p95 {ttft_p95:g} is not a bucket boundary of {name} ({shown}); "
-                f"using {used:g}. Only a boundary separates fast from slow calls. To use {ttft_p95:g}, add it "
-                f"to the buckets in your app: llmtel.configure(bucket_boundaries={{{name!r}: [..., {ttft_p95:g}, "
-                f"...]}}) and pass the same list here with --slo-ttft-buckets."
-            )
-        slos.append(Slo("ttft_p95", "TTFT", spec, budget=0.05, threshold=used))
+        wanted["ttft_p95"] = ttft_p95
+    bucket_lists = dict(buckets or {})
+    if ttft_buckets:
+        bucket_lists["ttft"] = ttft_buckets
+    slos: list[Slo] = []
+    for objective in LATENCY_OBJECTIVES:
+        name = objective.instrument
+        if objective.flag == "ttft" and ttft_source != "client":
+            name = _gm.GEN_AI_SERVER_TIME_TO_FIRST_TOKEN
+        for percentile in objective.percentiles:
+            threshold = wanted.pop(f"{objective.flag}_p{percentile}", None)
+            if threshold is None:
+                continue
+            if not (math.isfinite(threshold) and threshold > 0):
+                raise ValueError(f"--slo-{objective.flag}-p{percentile} must be a positive number of seconds")
+            spec = _require(name)
+            slos.append(_latency_slo(objective, percentile, threshold, spec, bucket_lists.get(objective.flag), warn))
+    if wanted:
+        raise ValueError(f"no such latency SLO: {', '.join(sorted(wanted))}")
     if error_rate is not None:
         if not 0 < error_rate < 1:
             raise ValueError("--slo-error-rate must be between 0 and 1 (e.g. 0.01 for 99% success)")
@@ -312,18 +399,140 @@ def build_slos(
     return slos
 
 
+@dataclass(frozen=True)
+class CostBudget:
+    """Spend limits on ``llmtel.gen_ai.client.cost``, per job and the opted-in dimensions in ``by``."""
+
+    hourly: float | None = None
+    daily: float | None = None
+    by: tuple[str, ...] = ()  # attribute keys, e.g. ("tenant",)
+
+
+def cost_rules(budget: CostBudget, names: PromNames) -> list[dict[str, Any]]:
+    """Alerts when the spend of the last hour / day exceeds the budget."""
+    spec = instrument("llmtel.gen_ai.client.cost")
+    if spec is None:
+        return []
+    total = names.total(spec)
+    keys = ["job", *(label(k) for k in budget.by)]
+    who = " ".join("{{ $labels." + k + " }}" for k in keys)
+    rules: list[dict[str, Any]] = []
+    for period, window, limit, severity in (
+        ("Hourly", "1h", budget.hourly, "ticket"),
+        ("Daily", "1d", budget.daily, "page"),
+    ):
+        if limit is None:
+            continue
+        rules.append(
+            {
+                "alert": f"{ALERT_PREFIX}CostBudget{period}",
+                # increase() extrapolates to the window's edges: the estimate of the spend in the window.
+                "expr": f"sum by ({', '.join(keys)}) (increase({total}[{window}])) > {limit:g}",
+                "labels": {"severity": severity},
+                "annotations": {
+                    "summary": f"{who} spent more than the budget of {limit:g} USD in the last {window}.",
+                    "description": "Estimated from llmtel's price table (or the provider-reported cost); "
+                    "see the cost panels of the llmtel dashboard.",
+                },
+            }
+        )
+    return rules
+
+
+@dataclass(frozen=True)
+class Saturation:
+    """Thresholds of the GPU and queue saturation symptom alerts."""
+
+    gpu_utilization: float = 0.95
+    gpu_memory: float = 0.95
+    queue_wait_p95: float = 5.0
+
+
+def saturation_rules(names: PromNames, limits: Saturation) -> list[dict[str, Any]]:
+    """GPU busy or out of memory for a while, requests waiting long in a queue or being rejected."""
+    hw_id = label(_hw.HW_ID)
+    rules: list[dict[str, Any]] = []
+    if (util := instrument(_hwm.HW_GPU_UTILIZATION)) is not None:
+        rules.append(
+            {
+                "alert": f"{ALERT_PREFIX}GPUSaturated",
+                # max over hw.gpu.task (general, encoder, decoder): the busiest engine of a device.
+                "expr": f"max by (job, instance, {hw_id}) ({names.value(util)}) > {limits.gpu_utilization:g}",
+                "for": "15m",
+                "labels": {"severity": "ticket"},
+                "annotations": {
+                    "summary": "GPU {{ $labels." + hw_id + " }} on {{ $labels.instance }} ({{ $labels.job }}) "
+                    f"has been more than {limits.gpu_utilization:.0%} busy for 15 minutes: requests queue up.",
+                },
+            }
+        )
+    if (used := instrument(_hwm.HW_GPU_MEMORY_USAGE)) is not None and (
+        limit := instrument(_hwm.HW_GPU_MEMORY_LIMIT)
+    ) is not None:
+        on = f"job, instance, {hw_id}"
+        rules.append(
+            {
+                "alert": f"{ALERT_PREFIX}GPUMemoryFull",
+                "expr": f"max by ({on}) ({names.value(used)})\n  / on ({on})\n"
+                f"max by ({on}) ({names.value(limit)}) > {limits.gpu_memory:g}",
+                "for": "10m",
+                "labels": {"severity": "ticket"},
+                "annotations": {
+                    "summary": "GPU {{ $labels." + hw_id + " }} on {{ $labels.instance }} ({{ $labels.job }}) "
+                    f"has used more than {limits.gpu_memory:.0%} of its memory for 10 minutes: "
+                    "out-of-memory errors and evictions ahead.",
+                },
+            }
+        )
+    queue = label(semconv.QUEUE_NAME)
+    if (wait := instrument("llmtel.queue.wait")) is not None:
+        q = Query(names, dashboard=False)
+        rules.append(
+            {
+                "alert": f"{ALERT_PREFIX}QueueWaitHigh",
+                "expr": f"{q.quantile(0.95, wait, ['job', queue], window='10m')} > {limits.queue_wait_p95:g}",
+                "for": "10m",
+                "labels": {"severity": "ticket"},
+                "annotations": {
+                    "summary": "Requests wait more than "
+                    f"{limits.queue_wait_p95:g}s (p95) in queue {{{{ $labels.{queue} }}}} of {{{{ $labels.job }}}}.",
+                },
+            }
+        )
+    if (rejected := instrument("llmtel.admission.rejected")) is not None:
+        reason = label(semconv.REASON)
+        rules.append(
+            {
+                "alert": f"{ALERT_PREFIX}AdmissionRejecting",
+                "expr": f"sum by (job, {queue}, {reason}) (rate({names.total(rejected)}[5m])) > 0",
+                "for": "5m",
+                "labels": {"severity": "ticket"},
+                "annotations": {
+                    "summary": "{{ $labels.job }} rejects requests at queue {{ $labels." + queue + " }} "
+                    "({{ $labels." + reason + " }}): it is saturated.",
+                },
+            }
+        )
+    return rules
+
+
 def build_rules(
     *,
     naming: str = "prometheus",
     latest: bool | None = None,
-    job: str = "llmtel",
+    job: str = DEFAULT_JOB,
     slos: Sequence[Slo] = (),
+    cost: CostBudget | None = None,
+    saturation: Saturation | None = None,
 ) -> dict[str, Any]:
     """The rule file (``{"groups": [...]}``) as plain data."""
     names = PromNames(naming, latest)
     groups = [{"name": "llmtel-recording", "rules": recording_rules(names)}]
     groups.extend(slo_groups(slos, names))
-    groups.append({"name": "llmtel-symptoms", "rules": symptom_rules(names, job)})
+    if cost is not None and (budget := cost_rules(cost, names)):
+        groups.append({"name": "llmtel-cost", "rules": budget})
+    symptoms = symptom_rules(names, job) + saturation_rules(names, saturation or Saturation())
+    groups.append({"name": "llmtel-symptoms", "rules": symptoms})
     return {"groups": groups}
 
 
@@ -355,8 +564,119 @@ def render(
     return head + "\n".join(_yaml(doc)) + "\n"
 
 
-def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.replace(" ", "").split(",") if x]
+# Argument types: argparse turns their ArgumentTypeError into "argument --x: <message>" and exit 2.
+
+
+def _seconds(text: str) -> float:
+    value = _number(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
+    return value
+
+
+def _usd(text: str) -> float:
+    value = _number(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive amount of US dollars, not {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _number(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1], e.g. 0.95, not {text!r}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _buckets(text: str) -> list[float]:
+    """Bucket boundaries as configured in the app: comma-separated, finite, strictly increasing."""
+    try:
+        bounds = [float(x) for x in text.replace(" ", "").split(",") if x]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
+    if not bounds or not all(math.isfinite(b) for b in bounds):
+        raise argparse.ArgumentTypeError(f"needs finite bucket boundaries, got {text!r}")
+    if any(a >= b for a, b in itertools.pairwise(bounds)):
+        raise argparse.ArgumentTypeError(
+            f"bucket boundaries must be strictly increasing, as in the app's configuration: {text!r}"
+        )
+    return bounds
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. release=prometheus, not {text!r}")
+    return key.strip(), value
+
+
+def _label_key(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", text):
+        raise argparse.ArgumentTypeError(f"expected an attribute key such as tenant or app.route, not {text!r}")
+    return text
+
+
+def re2_problem(pattern: str) -> str | None:
+    """Why Prometheus (Go's RE2 syntax) would reject ``pattern``, or None.
+
+    Python's parser finds syntax errors; what it accepts but RE2 does not is found in its parse
+    tree: look-arounds, backreferences, conditionals, atomic groups, possessive quantifiers and
+    repeat counts over 1000. ``\\Z`` (Python's end of text) is ``\\z`` in RE2.
+    """
+    try:
+        from re import _parser as parser  # type: ignore[attr-defined]
+    except ImportError:  # Python 3.10
+        import sre_parse as parser
+    try:
+        tree = parser.parse(pattern)
+    except re.error as exc:
+        return f"not a valid regular expression: {exc}"
+    unsupported = {
+        "ASSERT": "look-around assertions",
+        "ASSERT_NOT": "look-around assertions",
+        "GROUPREF": "backreferences",
+        "GROUPREF_EXISTS": "conditional groups",
+        "ATOMIC_GROUP": "atomic groups",
+        "POSSESSIVE_REPEAT": "possessive quantifiers",
+    }
+
+    def walk(items: Any) -> str | None:
+        for op, arg in items:
+            name = str(op)
+            if name in unsupported:
+                return f"Prometheus regular expressions (RE2) have no {unsupported[name]}"
+            if name in ("MAX_REPEAT", "MIN_REPEAT") and any(n != parser.MAXREPEAT and n > 1000 for n in arg[:2]):
+                return "Prometheus regular expressions (RE2) allow repeat counts up to 1000"
+            if name == "AT" and str(arg) == "AT_END_STRING":
+                return "RE2 has no \\Z; use \\z or $"
+            for sub in arg if isinstance(arg, (tuple, list)) else ():
+                if isinstance(sub, parser.SubPattern):
+                    found = walk(sub)
+                elif isinstance(sub, (tuple, list)):
+                    found = next((f for s in sub if isinstance(s, parser.SubPattern) and (f := walk(s))), None)
+                else:
+                    found = None
+                if found:
+                    return found
+        return None
+
+    return walk(tree)
+
+
+def _job_regex(text: str) -> str:
+    problem = re2_problem(text)
+    if problem is None and "{{" in text:
+        problem = "'{{' would start a template action in the alert annotations"
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
+    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -369,28 +689,70 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a rule file (default) or a prometheus-operator PrometheusRule resource",
     )
     parser.add_argument(
-        "--job", default="llmtel", help="regex of the scrape job(s) the no-scrape alerts watch (default: llmtel)"
+        "--job",
+        type=_job_regex,
+        default=DEFAULT_JOB,
+        help=f"regex (RE2) of the scrape job(s) the no-scrape alerts watch (default: {DEFAULT_JOB}, "
+        "the job of the configs in deploy/)",
     )
-    parser.add_argument(
-        "--slo-ttft-p95",
-        type=float,
-        metavar="SECONDS",
-        help="SLO: 95%% of streaming calls get their first chunk within SECONDS (a bucket boundary)",
-    )
-    parser.add_argument(
+    slo = parser.add_argument_group("latency SLOs (thresholds in seconds; each must be a bucket boundary)")
+    for objective in LATENCY_OBJECTIVES:
+        for percentile in objective.percentiles:
+            slo.add_argument(
+                f"--slo-{objective.flag}-p{percentile}",
+                dest=f"slo_{objective.flag}_p{percentile}",
+                type=_seconds,
+                metavar="SECONDS",
+                help=f"{percentile}%% of {objective.what} within SECONDS",
+            )
+        slo.add_argument(
+            f"--slo-{objective.flag}-buckets",
+            dest=f"slo_{objective.flag}_buckets",
+            type=_buckets,
+            metavar="B1,B2,...",
+            help="bucket boundaries you configured for that histogram, if not the registry's",
+        )
+    slo.add_argument(
         "--slo-ttft-source",
         choices=("client", "server"),
         default="client",
         help="client: gen_ai.client.operation.time_to_first_chunk (default); server: gen_ai.server.time_to_first_token",
     )
-    parser.add_argument(
-        "--slo-ttft-buckets",
-        type=_floats,
-        metavar="B1,B2,...",
-        help="bucket boundaries you configured for that histogram, if not the registry's",
-    )
-    parser.add_argument(
+    slo.add_argument(
         "--slo-error-rate", type=float, metavar="FRACTION", help="SLO: at most FRACTION of GenAI calls fail (e.g. 0.01)"
+    )
+    cost = parser.add_argument_group("cost budget (llmtel.gen_ai.client.cost)")
+    cost.add_argument("--cost-budget-hourly", type=_usd, metavar="USD", help="alert when a job spends more per hour")
+    cost.add_argument("--cost-budget-daily", type=_usd, metavar="USD", help="alert when a job spends more per day")
+    cost.add_argument(
+        "--cost-by",
+        action="append",
+        default=[],
+        type=_label_key,
+        metavar="ATTRIBUTE",
+        help="also split the budget by this opted-in metric attribute (repeatable), e.g. tenant",
+    )
+    sat = parser.add_argument_group("saturation symptom alerts")
+    sat.add_argument(
+        "--gpu-utilization-threshold",
+        type=_fraction,
+        default=Saturation.gpu_utilization,
+        metavar="FRACTION",
+        help=f"GPU busier than this for 15 minutes (default {Saturation.gpu_utilization:g})",
+    )
+    sat.add_argument(
+        "--gpu-memory-threshold",
+        type=_fraction,
+        default=Saturation.gpu_memory,
+        metavar="FRACTION",
+        help=f"GPU memory fuller than this for 10 minutes (default {Saturation.gpu_memory:g})",
+    )
+    sat.add_argument(
+        "--queue-wait-p95",
+        type=_seconds,
+        default=Saturation.queue_wait_p95,
+        metavar="SECONDS",
+        help=f"p95 queue wait (llmtel.queue.wait) above this for 10 minutes (default {Saturation.queue_wait_p95:g})",
     )
     parser.add_argument("--name", default="llmtel", help="PrometheusRule metadata.name (default: llmtel)")
     parser.add_argument("--namespace", help="PrometheusRule metadata.namespace")
@@ -398,6 +760,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--label",
         action="append",
         default=[],
+        type=_key_value,
         metavar="KEY=VALUE",
         help="PrometheusRule metadata label (repeatable), e.g. release=prometheus",
     )
@@ -406,25 +769,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print (or write) the rules; 2 on invalid options."""
+    latency = {
+        f"{o.flag}_p{p}": value
+        for o in LATENCY_OBJECTIVES
+        for p in o.percentiles
+        if (value := getattr(args, f"slo_{o.flag}_p{p}", None)) is not None
+    }
+    buckets = {o.flag: value for o in LATENCY_OBJECTIVES if (value := getattr(args, f"slo_{o.flag}_buckets", None))}
     try:
         slos = build_slos(
-            ttft_p95=args.slo_ttft_p95,
             error_rate=args.slo_error_rate,
             ttft_source=args.slo_ttft_source,
-            ttft_buckets=args.slo_ttft_buckets,
+            latency=latency,
+            buckets=buckets,
             warn=lambda msg: print(msg, file=sys.stderr),
         )
-        labels = dict(item.split("=", 1) for item in args.label)
     except (ValueError, LookupError) as exc:
         print(f"llmtel rules: {exc}", file=sys.stderr)
         return 2
-    rules = build_rules(naming=args.naming, latest=args.semconv_latest, job=args.job, slos=slos)
+    cost = None
+    if args.cost_budget_hourly is not None or args.cost_budget_daily is not None:
+        cost = CostBudget(args.cost_budget_hourly, args.cost_budget_daily, tuple(args.cost_by))
+    elif args.cost_by:
+        print("llmtel rules: --cost-by needs --cost-budget-hourly or --cost-budget-daily", file=sys.stderr)
+        return 2
+    saturation = Saturation(args.gpu_utilization_threshold, args.gpu_memory_threshold, args.queue_wait_p95)
+    rules = build_rules(
+        naming=args.naming, latest=args.semconv_latest, job=args.job, slos=slos, cost=cost, saturation=saturation
+    )
     text = render(
         rules,
         fmt=args.format,
         name=args.name,
         namespace=args.namespace,
-        labels=labels,
+        labels=dict(args.label),
         header="Generated by `llmtel rules` from llmtel's instrument registry; regenerate, do not edit.",
     )
     return write_output(text, getattr(args, "output", None), "rules")

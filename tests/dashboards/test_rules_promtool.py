@@ -21,7 +21,7 @@ import yaml
 
 from llmtel.cli import rules as rules_mod
 from llmtel.cli.dashboards import PromNames, instrument, label, le_matcher
-from llmtel.semconv import ERROR_TYPE, EXPORTER_NAME, SELF_PROBLEM
+from llmtel.semconv import ERROR_TYPE, EXPORTER_NAME, QUEUE_NAME, REASON, SELF_PROBLEM
 
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
@@ -158,13 +158,125 @@ def _cases(names: PromNames) -> list[Case]:
             {"LLMTelDroppingValues": [{**job, prob_label: "clamped"}]},
         ),
         Case("dropping-good", {f'{names.total(problems)}{{job="{JOB}", {prob_label}="clamped"}}': "7x40"}, "30m"),
+        *_latency_cases(names),
+        *_cost_cases(names),
+        *_saturation_cases(names),
     ]
 
 
-def _unit_tests(rule_file: Path, names: PromNames) -> dict[str, Any]:
+#: The SLO, budget and saturation flags the unit tests generate rules with.
+RULE_ARGS = (
+    "--slo-ttft-p95", "0.32", "--slo-error-rate", "0.01",
+    "--slo-duration-p99", "5.12", "--slo-tool-p95", "5", "--slo-retrieval-p95", "1",
+    "--cost-budget-hourly", "10", "--cost-budget-daily", "100", "--cost-by", "tenant",
+    "--gpu-utilization-threshold", "0.9", "--gpu-memory-threshold", "0.9", "--queue-wait-p95", "5",
+)  # fmt: skip
+
+
+def _latency_cases(names: PromNames) -> list[Case]:
+    """Each latency SLO: half the calls slow burns fast and slow; all fast stays silent."""
+    job = {"job": JOB}
+    out = []
+    for key, title, name, le in (
+        ("duration", "DurationP99", "gen_ai.client.operation.duration", "5.12"),
+        ("tool", "ToolDurationP95", "llmtel.tool.duration", "5.0"),
+        ("retrieval", "RetrievalDurationP95", "llmtel.retrieval.duration", "1.0"),
+    ):
+        spec = instrument(name)
+        assert spec is not None
+        fast = f'{names.bucket(spec)}{{job="{JOB}", le="{le}"}}'
+        count = f'{names.count(spec)}{{job="{JOB}"}}'
+        out.append(
+            Case(
+                f"{key}-fast",
+                {fast: "0+50x90", count: "0+100x90"},
+                "60m",
+                {f"LLMTel{title}BudgetBurnFast": [job], f"LLMTel{title}BudgetBurnSlow": [job]},
+            )
+        )
+        out.append(Case(f"{key}-good", {fast: "0+100x70", count: "0+100x70"}, "60m"))
+    return out
+
+
+def _cost_cases(names: PromNames) -> list[Case]:
+    """1 USD/minute for tenant acme (60/h, 115 in 115m) breaks both budgets; 0.01/minute for tenant small none."""
+    cost = instrument("llmtel.gen_ai.client.cost")
+    assert cost is not None
+    acme = f'{names.total(cost)}{{job="{JOB}", instance="a:1", tenant="acme"}}'
+    acme2 = f'{names.total(cost)}{{job="{JOB}", instance="b:1", tenant="acme"}}'
+    small = f'{names.total(cost)}{{job="{JOB}", instance="a:1", tenant="small"}}'
+    who = {"job": JOB, "tenant": "acme"}
+    return [
+        # Two instances at 0.1 USD/min each: 12/h only over the hourly budget when summed across instances.
+        Case(
+            "cost-hourly",
+            {acme: "0+0.1x90", acme2: "0+0.1x90", small: "0+0.01x90"},
+            "70m",
+            {"LLMTelCostBudgetHourly": [who]},
+        ),
+        Case(
+            "cost-daily",
+            {acme: "0+1x120", small: "0+0.01x120"},
+            "115m",
+            {"LLMTelCostBudgetHourly": [who], "LLMTelCostBudgetDaily": [who]},
+        ),
+        Case("cost-good", {acme: "0+0.08x80", small: "0+0.01x80"}, "70m"),
+    ]
+
+
+def _saturation_cases(names: PromNames) -> list[Case]:
+    util = instrument("hw.gpu.utilization")
+    used, limit = instrument("hw.gpu.memory.usage"), instrument("hw.gpu.memory.limit")
+    wait, rejected = instrument("llmtel.queue.wait"), instrument("llmtel.admission.rejected")
+    assert util and used and limit and wait and rejected
+    gpu = f'job="{JOB}", instance="a:1", hw_id="gpu0"'
+    where = {"job": JOB, "instance": "a:1", "hw_id": "gpu0"}
+    queue = label(QUEUE_NAME)
+    reason = label(REASON)
+    w = names.bucket(wait)
+    q = f'job="{JOB}", instance="a:1", {queue}="inference"'
+    slow_wait = {
+        f'{w}{{{q}, le="1.0"}}': "0+1x30",
+        f'{w}{{{q}, le="10.0"}}': "0+10x30",
+        f'{w}{{{q}, le="+Inf"}}': "0+10x30",
+    }
+    fast_wait = {
+        f'{w}{{{q}, le="1.0"}}': "0+10x30",
+        f'{w}{{{q}, le="10.0"}}': "0+10x30",
+        f'{w}{{{q}, le="+Inf"}}': "0+10x30",
+    }
+    rej = f'{names.total(rejected)}{{{q}, {reason}="queue_full"}}'
+    return [
+        Case("gpu-busy", {f'{names.value(util)}{{{gpu}, hw_gpu_task="general"}}': "0.97x30"}, "20m",
+             {"LLMTelGPUSaturated": [where]}),
+        # Busy for less than 15 minutes: not yet.
+        Case("gpu-busy-briefly", {f'{names.value(util)}{{{gpu}, hw_gpu_task="general"}}': "0.5x10 0.97x20"}, "20m"),
+        Case("gpu-memory-full", {f"{names.value(used)}{{{gpu}}}": "95x30", f"{names.value(limit)}{{{gpu}}}": "100x30"},
+             "20m", {"LLMTelGPUMemoryFull": [where]}),
+        Case("gpu-good", {f'{names.value(util)}{{{gpu}, hw_gpu_task="general"}}': "0.6x30",
+                          f"{names.value(used)}{{{gpu}}}": "50x30", f"{names.value(limit)}{{{gpu}}}": "100x30"}, "20m"),
+        Case("queue-wait", slow_wait, "25m", {"LLMTelQueueWaitHigh": [{"job": JOB, queue: "inference"}]}),
+        Case("queue-wait-good", fast_wait, "25m"),
+        Case("admission", {rej: "0+5x30"}, "20m",
+             {"LLMTelAdmissionRejecting": [{"job": JOB, queue: "inference", reason: "queue_full"}]}),
+        Case("admission-good", {rej: "5x30"}, "20m"),
+    ]  # fmt: skip
+
+
+def _unit_tests(rule_file: Path, names: PromNames, only: str = "") -> dict[str, Any]:
+    """promtool unit tests for the cases whose name starts with ``only``.
+
+    The recording group is left out of the file under test (promtool evaluates every rule at every
+    step; those rules are covered by check rules and the live test): it would triple the run time.
+    """
+    doc = yaml.safe_load(rule_file.read_text())
+    doc["groups"] = [g for g in doc["groups"] if g["name"] != "llmtel-recording"]
+    rule_file.write_text(yaml.safe_dump(doc, sort_keys=False))
     alerts = _alerts(rule_file)
     tests = []
     for case in _cases(names):
+        if not case.name.startswith(only):
+            continue
         series = dict(case.series)
         if case.with_up:
             series.setdefault(UP, "1x400")
@@ -186,16 +298,17 @@ def _unit_tests(rule_file: Path, names: PromNames) -> dict[str, Any]:
     dur = instrument("gen_ai.client.operation.duration")
     assert dur is not None
     rec = f"job:{names.base(dur)}:slo_error_rate_bad_ratio_rate5m"
-    tests[0]["promql_expr_test"] = [
-        {"expr": rec, "eval_time": "60m", "exp_samples": [{"labels": f'{rec}{{job="{JOB}"}}', "value": 0.5}]}
-    ]
+    if tests[0]["name"] == "errors-fast":
+        tests[0]["promql_expr_test"] = [
+            {"expr": rec, "eval_time": "60m", "exp_samples": [{"labels": f'{rec}{{job="{JOB}"}}', "value": 0.5}]}
+        ]
     return {"rule_files": [rule_file.name], "evaluation_interval": "1m", "tests": tests}
 
 
 @needs_promtool
 @pytest.mark.parametrize("naming", ["prometheus", "otlp-collector"])
 def test_promtool_check_rules(tmp_path: Path, naming: str) -> None:
-    rule_file = _generate(tmp_path, "--naming", naming, "--slo-ttft-p95", "0.32", "--slo-error-rate", "0.01")
+    rule_file = _generate(tmp_path, "--naming", naming, *RULE_ARGS)
     proc = _promtool("check", "rules", rule_file.name, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout
@@ -214,16 +327,14 @@ def test_promtool_check_operator_resource(tmp_path: Path) -> None:
 
 
 @needs_promtool
-def test_promtool_unit_tests_fire_on_bad_and_stay_silent_on_good(tmp_path: Path) -> None:
-    # One naming is enough: the rules read no unit-"1" gauge, so both variants are identical
-    # (test_otlp_collector_rules_equal_the_default_ones).
-    naming = "prometheus"
-    rule_file = _generate(
-        tmp_path, "--naming", naming, "--job", JOB, "--slo-ttft-p95", "0.32", "--slo-error-rate", "0.01"
-    )
+@pytest.mark.parametrize(("naming", "only"), [("prometheus", ""), ("otlp-collector", "gpu")])
+def test_promtool_unit_tests_fire_on_bad_and_stay_silent_on_good(tmp_path: Path, naming: str, only: str) -> None:
+    # Through a Collector only the GPU alert's unit-"1" gauge is named differently
+    # (test_otlp_collector_rules_differ_only_in_unit_one_gauge_names), so only its cases run twice.
+    rule_file = _generate(tmp_path, "--naming", naming, "--job", JOB, *RULE_ARGS)
     names = PromNames(naming, latest=False)
     test_file = tmp_path / "rules_test.yaml"
-    test_file.write_text(yaml.safe_dump(_unit_tests(rule_file, names), sort_keys=False))
+    test_file.write_text(yaml.safe_dump(_unit_tests(rule_file, names, only), sort_keys=False))
     proc = _promtool("test", "rules", test_file.name, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout
@@ -232,13 +343,13 @@ def test_promtool_unit_tests_fire_on_bad_and_stay_silent_on_good(tmp_path: Path)
 @needs_promtool
 def test_promtool_unit_tests_catch_a_broken_rule(tmp_path: Path) -> None:
     """The unit tests can fail: with the fast-burn factor raised, the 'fires' case must fail."""
-    rule_file = _generate(tmp_path, "--job", JOB, "--slo-ttft-p95", "0.32", "--slo-error-rate", "0.01")
+    rule_file = _generate(tmp_path, "--job", JOB, *RULE_ARGS)
     rule_file.write_text(
         rule_file.read_text().replace("(14.4 * 0.01)", "(99 * 0.01)").replace("(6 * 0.01)", "(99 * 0.01)")
     )
     names = PromNames("prometheus", latest=False)
     test_file = tmp_path / "rules_test.yaml"
-    test_file.write_text(yaml.safe_dump(_unit_tests(rule_file, names), sort_keys=False))
+    test_file.write_text(yaml.safe_dump(_unit_tests(rule_file, names, "errors"), sort_keys=False))
     proc = _promtool("test", "rules", test_file.name, cwd=tmp_path)
     assert proc.returncode != 0
     assert "LLMTelErrorRateBudgetBurnFast" in proc.stdout + proc.stderr
@@ -264,7 +375,7 @@ def test_snap_threshold() -> None:
     assert rules_mod.snap_threshold(0.35, [0.1, 0.35, 1.0]) == 0.35
     assert rules_mod.snap_threshold(0.4, [0.1, 0.35, 1.0]) == 0.35
     assert rules_mod.snap_threshold(0.05, [0.1, 0.35]) == 0.1
-    assert le_matcher(1.0) == 'le=~"1\\.0|1"' and le_matcher(0.35) == 'le="0.35"'
+    assert le_matcher(1.0) == 'le=~"1[.]0|1"' and le_matcher(0.35) == 'le="0.35"'
 
 
 def test_invalid_error_rate_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -274,9 +385,8 @@ def test_invalid_error_rate_is_a_clear_error(tmp_path: Path, capsys: pytest.Capt
     assert "between 0 and 1" in capsys.readouterr().err
 
 
-def test_otlp_collector_rules_equal_the_default_ones(tmp_path: Path) -> None:
-    a = _generate(tmp_path, "--slo-ttft-p95", "0.32", "--slo-error-rate", "0.01").read_text()
-    b = _generate(
-        tmp_path, "--naming", "otlp-collector", "--slo-ttft-p95", "0.32", "--slo-error-rate", "0.01"
-    ).read_text()
-    assert a == b
+def test_otlp_collector_rules_differ_only_in_unit_one_gauge_names(tmp_path: Path) -> None:
+    a = _generate(tmp_path, *RULE_ARGS).read_text()
+    b = _generate(tmp_path, "--naming", "otlp-collector", *RULE_ARGS).read_text()
+    assert "hw_gpu_utilization_ratio" in b
+    assert a == b.replace("hw_gpu_utilization_ratio", "hw_gpu_utilization")
