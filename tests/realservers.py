@@ -80,20 +80,27 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
 
 
 @contextmanager
-def prometheus_server(config: Path, workdir: Path, *, extra_args: Sequence[str] = ()) -> Iterator[str]:
+def prometheus_server(
+    config: Path, workdir: Path, *, extra_args: Sequence[str] = (), agent: bool = False
+) -> Iterator[str]:
     """Debian's Prometheus on 127.0.0.1 with exemplar storage and its own TSDB; yields its base URL.
 
-    Stopped by PID when the block ends, even when the test fails; its log is in the error when
-    it does not come up.
+    ``agent=True``: agent mode (Prometheus 2.x ``--enable-feature=agent``) with its own WAL
+    directory. Stopped by PID when the block ends, even when the test fails; its log is in the
+    error when it does not come up.
     """
     binary = require_binary("prometheus")
     port = free_port()
     log = workdir / "prometheus.log"
+    if agent:
+        storage = [f"--storage.agent.path={workdir / 'wal'}", "--enable-feature=agent"]
+    else:
+        storage = [f"--storage.tsdb.path={workdir / 'tsdb'}", "--storage.tsdb.retention.time=1h",
+                   "--enable-feature=exemplar-storage"]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--enable-feature=exemplar-storage",
-             "--storage.tsdb.retention.time=1h", "--log.level=warn", *extra_args],
+            [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}", *storage,
+             "--log.level=warn", *extra_args],
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
