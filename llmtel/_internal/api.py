@@ -404,16 +404,17 @@ class LLMCall(_Operation):
             return
         if not (self.input_tokens or self.output_tokens):
             return
-        found = self._handles.prices.lookup(self.response_model or self.model, self.provider)
-        if found is None:
-            return
-        price, source = found
-        input_usd, output_usd = price.split(
+        priced = self._handles.prices.split_cost(
+            self.response_model or self.model,
+            self.provider,
             self.input_tokens or 0,
             self.output_tokens or 0,
             self.cache_read_input_tokens or 0,
             self.cache_creation_input_tokens or 0,
         )
+        if priced is None:
+            return
+        input_usd, output_usd, source = priced
         self.priced_cost = input_usd + output_usd
         self.cost_source = source
         if self.input_tokens is not None:

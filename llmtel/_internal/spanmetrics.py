@@ -37,7 +37,6 @@ the application, and every dropped value is counted in ``llmtel.sdk.problems``.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Mapping
 from typing import Any, Final
@@ -53,6 +52,7 @@ from llmtel import semconv
 from llmtel._internal import errors as _errors
 from llmtel._internal import fastpath as _fastpath
 from llmtel._internal import state as _state
+from llmtel._internal.dimensions import block_attributes
 from llmtel._internal.values import clean_count, clean_duration, clean_str
 
 __all__ = [
@@ -336,10 +336,15 @@ class GenAISpanMetrics(SpanProcessor):
             if ctx is not None and ctx.trace_flags.sampled
             else _EMPTY_CONTEXT
         )
+        # The opted-in metric_attributes: from the span, else the llmtel.attributes() block it ended in.
+        dims: dict[str, str] = {}
+        if handles.dimensions:
+            block = block_attributes()
+            dims = handles.dimensions.resolve({**block, **attributes} if block else attributes)
         if operation in CALL_OPERATIONS:
-            self._record_call(handles, attributes, operation, duration, error_type, exemplar_context)
+            self._record_call(handles, attributes, operation, duration, error_type, exemplar_context, dims)
         else:
-            self._record_other(handles, attributes, operation, duration, error_type, exemplar_context)
+            self._record_other(handles, attributes, operation, duration, error_type, exemplar_context, dims)
 
     @staticmethod
     def _record_call(
@@ -349,10 +354,11 @@ class GenAISpanMetrics(SpanProcessor):
         duration: float | None,
         error_type: str | None,
         context: Context,
+        dims: dict[str, str],
     ) -> None:
         ins = handles.instruments
         record = _fastpath.record
-        attrs: dict[str, Any] = {semconv.OPERATION_NAME: operation}
+        attrs: dict[str, Any] = {semconv.OPERATION_NAME: operation, **dims}
         provider = _provider(span_attributes)
         if provider is not None:
             attrs[semconv.PROVIDER_NAME] = provider
@@ -383,15 +389,22 @@ class GenAISpanMetrics(SpanProcessor):
         if output_tokens is not None:
             record(ins.client_tokens, output_tokens, {**attrs, semconv.TOKEN_TYPE: "output"}, context)
         if input_tokens or output_tokens:
-            cost = handles.prices.cost(
+            priced = handles.prices.split_cost(
                 response_model or model,
-                input_tokens=input_tokens or 0,
-                output_tokens=output_tokens or 0,
-                cache_read_input_tokens=_count(span_attributes, CACHE_READ_KEYS) or 0,
-                cache_creation_input_tokens=_count(span_attributes, CACHE_CREATION_KEYS) or 0,
+                provider,
+                input_tokens or 0,
+                output_tokens or 0,
+                _count(span_attributes, CACHE_READ_KEYS) or 0,
+                _count(span_attributes, CACHE_CREATION_KEYS) or 0,
             )
-            if cost is not None and math.isfinite(cost):
-                _fastpath.add(ins.cost, cost, attrs, context)
+            if priced is not None:  # as llm_call records it: split by token type, with the prices' source
+                input_usd, output_usd, source = priced
+                if input_tokens is not None:
+                    cost_attrs = {**attrs, semconv.TOKEN_TYPE: "input", semconv.COST_SOURCE: source}
+                    _fastpath.add(ins.cost, input_usd, cost_attrs, context)
+                if output_tokens is not None:
+                    cost_attrs = {**attrs, semconv.TOKEN_TYPE: "output", semconv.COST_SOURCE: source}
+                    _fastpath.add(ins.cost, output_usd, cost_attrs, context)
 
     @staticmethod
     def _record_other(
@@ -401,6 +414,7 @@ class GenAISpanMetrics(SpanProcessor):
         duration: float | None,
         error_type: str | None,
         context: Context,
+        dims: dict[str, str],
     ) -> None:
         if duration is None:
             return
@@ -411,7 +425,7 @@ class GenAISpanMetrics(SpanProcessor):
             instrument, key = ins.agent_duration, semconv.AGENT_NAME
         else:
             instrument, key = ins.retrieval_duration, semconv.DATA_SOURCE_ID
-        attrs: dict[str, Any] = {}
+        attrs: dict[str, Any] = dict(dims)
         name = clean_str(span_attributes.get(key))
         if name is not None:
             attrs[key] = name

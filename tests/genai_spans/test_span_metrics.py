@@ -94,8 +94,10 @@ def test_a_foreign_chat_span_gives_duration_tokens_ttfc_cost_and_exemplars(captu
     assert capture.sum(TOKENS, {"gen_ai.token.type": "input"}) == 1000
     assert capture.sum(TOKENS, {"gen_ai.token.type": "output"}) == 100
     assert capture.sum(TTFC) == 0.25
-    # 700 plain + 200 cache read + 100 cache write (the SDK's key) + 100 output, per million tokens
-    assert math.isclose(capture.sum(COST), (700 * 3.0 + 200 * 0.3 + 100 * 3.75 + 100 * 15.0) / 1e6)
+    # 700 plain + 200 cache read + 100 cache write (the SDK's key) input, 100 output, per million tokens
+    assert math.isclose(capture.sum(COST, {"gen_ai.token.type": "input"}), (700 * 3.0 + 200 * 0.3 + 100 * 3.75) / 1e6)
+    assert math.isclose(capture.sum(COST, {"gen_ai.token.type": "output"}), 100 * 15.0 / 1e6)
+    assert {p.attributes["llmtel.cost.source"] for p in capture.points(COST)} == {"price_table"}
 
 
 def test_exemplars_link_to_the_genai_span_not_the_span_current_at_its_end(capture: Capture) -> None:
@@ -105,6 +107,22 @@ def test_exemplars_link_to_the_genai_span_not_the_span_current_at_its_end(captur
         span.end()  # ended while "request handler" is current
     (exemplar,) = capture.point(DURATION).exemplars
     assert exemplar.span_id == span.get_span_context().span_id != outer.get_span_context().span_id
+
+
+def test_opted_in_metric_attributes_come_from_the_span_or_the_block_it_ends_in() -> None:
+    capture = Capture(metric_attributes=["tenant", "route"], price_table=PRICES)
+    try:
+        tracer = _tracer(capture, ANTHROPIC_SDK)
+        with llmtel.attributes(tenant="from-block", route="/chat"):
+            _sdk_chat(tracer, tenant="on-span")
+            with tracer.start_as_current_span("execute_tool search", attributes={
+                "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"}):  # fmt: skip
+                pass
+        assert capture.count(DURATION, {"tenant": "on-span", "route": "/chat"}) == 1
+        assert capture.sum(COST, {"tenant": "on-span", "gen_ai.token.type": "output"}) > 0
+        assert capture.count("llmtel.tool.duration", {"tenant": "from-block", "route": "/chat"}) == 1
+    finally:
+        capture.close()
 
 
 def test_llmtel_own_calls_are_not_counted_again(capture: Capture) -> None:
