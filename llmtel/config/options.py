@@ -76,6 +76,18 @@ def _tristate(raw: str) -> bool | None:
     return None if raw.strip().lower() == "auto" else _boolean(raw)
 
 
+ENDPOINT_MODES: Final = ("auto", "on", "off")
+
+
+def _endpoint_mode(raw: str) -> str:
+    value = raw.strip().lower()
+    aliases = {"true": "on", "1": "on", "yes": "on", "false": "off", "0": "off", "no": "off", "none": "off"}
+    value = aliases.get(value, value)
+    if value not in ENDPOINT_MODES:
+        raise ValueError(f"expected auto, on or off, got {raw!r}")
+    return value
+
+
 def _port(raw: str) -> int:
     port = int(raw)
     if not 0 <= port <= 65535:
@@ -148,7 +160,13 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("prometheus_host", "OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1", _text,
            "Address the embedded endpoint binds (`/metrics`, `/health`, `/traces/<trace_id>`)."),
     Option("prometheus_port", "OTEL_EXPORTER_PROMETHEUS_PORT", 9464, _port,
-           "Port of the embedded endpoint; 0 picks a free port (read it from `Telemetry.endpoint_url`)."),
+           "Port of the embedded endpoint; 0 picks a free port (read it from `Telemetry.endpoint_url`). "
+           "`prometheus_port=None` passed explicitly turns the endpoint off (like `endpoint=\"off\"`)."),
+    Option("endpoint", "LLMTEL_ENDPOINT", "auto", _endpoint_mode,
+           "The embedded endpoint (`/metrics`, `/health`, `/traces`): `auto` serves it when the Prometheus "
+           "bridge is a metrics exporter (pull), not in push-only modes; `on` serves it anyway (`/health` and "
+           "`/traces` next to OTLP); `off` never binds a port (the bridge's registry is still "
+           "`Telemetry.bridge.registry`, to mount on your own server).", "`auto`"),
     Option("exemplar_filter", "OTEL_METRICS_EXEMPLAR_FILTER", "trace_based", _text,
            "`trace_based` (exemplars from sampled spans), `always_on` or `always_off`."),
     Option("traces_sampler", "OTEL_TRACES_SAMPLER", "parentbased_always_on", _text,

@@ -47,7 +47,7 @@ from llmtel._internal.errors import ConfigurationError
 from llmtel._internal.pricing import PriceTable
 from llmtel.config.options import CaptureMode, resolve
 from llmtel.readers.prometheus import PrometheusBridgeReader
-from llmtel.serving.endpoint import Endpoint
+from llmtel.serving.endpoint import Endpoint, in_worker_process
 from llmtel.serving.tracestore import TraceStore
 
 logger = logging.getLogger("llmtel")
@@ -88,13 +88,13 @@ class Telemetry:
 
     @property
     def endpoint_url(self) -> str | None:
-        """Base URL of the embedded endpoint (``http://127.0.0.1:9464``), or None."""
-        return self.endpoint.url if self.endpoint else None
+        """Base URL of the embedded endpoint (``http://127.0.0.1:9464``), or None while it does not serve."""
+        return self.endpoint.url if self.endpoint and self.endpoint.serving else None
 
     @property
     def metrics_url(self) -> str | None:
         """The scrape URL, when the bridge is served."""
-        return self.endpoint.metrics_url if self.endpoint and self.bridge else None
+        return self.endpoint.metrics_url if self.endpoint and self.endpoint.serving and self.bridge else None
 
 
 _lock = threading.RLock()
@@ -297,6 +297,16 @@ def _views(opts: dict[str, Any], dimensions: Dimensions) -> list[View]:
     return views
 
 
+class _NotGiven:
+    """``prometheus_port``'s default: None passed explicitly means "no endpoint", so "not given" needs its own."""
+
+    def __repr__(self) -> str:
+        return "<environment or 9464>"
+
+
+_PORT_NOT_GIVEN: Any = _NotGiven()
+
+
 def configure(
     *,
     service_name: str | None = None,
@@ -305,7 +315,8 @@ def configure(
     traces_exporter: Sequence[str] | str | None = None,
     logs_exporter: Sequence[str] | str | None = None,
     prometheus_host: str | None = None,
-    prometheus_port: int | None = None,
+    prometheus_port: int | None = _PORT_NOT_GIVEN,
+    endpoint: str | None = None,
     exemplar_filter: str | None = None,
     traces_sampler: str | None = None,
     traces_sampler_arg: float | None = None,
@@ -352,6 +363,12 @@ def configure(
     """
     global _active
     arguments = {key: value for key, value in locals().items() if key != "_from_auto_instrumentation"}
+    if prometheus_port is _PORT_NOT_GIVEN:
+        arguments["prometheus_port"] = None
+    elif prometheus_port is None:  # the explicit off switch
+        if endpoint is not None and str(endpoint).strip().lower() != "off":
+            raise ConfigurationError(f"prometheus_port=None turns the endpoint off, but endpoint={endpoint!r}")
+        arguments["endpoint"] = "off"
     with _lock:
         if _active is not None and not _active.closed:
             if _active.from_auto_instrumentation and not _from_auto_instrumentation:
@@ -407,12 +424,7 @@ def _build(opts: dict[str, Any], *, from_auto: bool) -> Telemetry:
         _build_metrics(telemetry, opts, resource, views, timeout, filter_name)
         _build_traces(telemetry, opts, resource, sampler, timeout)
         _build_logs(telemetry, opts, resource, timeout)
-        if telemetry.bridge is not None or telemetry.trace_store is not None:
-            telemetry.endpoint = Endpoint.from_options(
-                opts,
-                registry=telemetry.bridge.registry if telemetry.bridge else None,
-                trace_store=telemetry.trace_store,
-            )
+        telemetry.endpoint = _start_endpoint(telemetry, opts, from_auto=from_auto)
         if opts["propagators"]:
             _set_propagators(opts["propagators"])
     except BaseException:
@@ -439,6 +451,32 @@ def _build(opts: dict[str, Any], *, from_auto: bool) -> Telemetry:
     telemetry.collectors = _start_collectors(handles.instruments.meter, opts)
     logger.info("llmtel configured%s", f": {telemetry.metrics_url}" if telemetry.metrics_url else "")
     return telemetry
+
+
+def _start_endpoint(telemetry: Telemetry, opts: dict[str, Any], *, from_auto: bool) -> Endpoint | None:
+    """The embedded endpoint, when wanted: ``on``, or ``auto`` with the Prometheus bridge (pull mode).
+
+    A standalone process gets a ConfigurationError for a port it cannot bind. A
+    worker (``prometheus_workers`` > 1, a forked or multiprocessing child, auto-
+    instrumentation) never stops over its endpoint: the failure is logged and
+    counted, and a taken port is retried in the background (docs/multiprocess.md).
+    """
+    mode = opts["endpoint"]
+    if mode == "off" or (mode == "auto" and telemetry.bridge is None):
+        return None
+    worker = from_auto or int(opts["prometheus_workers"]) > 1 or in_worker_process()
+    try:
+        return Endpoint.from_options(
+            opts,
+            registry=telemetry.bridge.registry if telemetry.bridge else None,
+            trace_store=telemetry.trace_store,
+            must_bind=not worker,
+        )
+    except ConfigurationError as exc:
+        if not worker:
+            raise
+        _errors.report("endpoint not served", exc)
+        return None
 
 
 def _build_metrics(

@@ -24,6 +24,7 @@ import logging
 import os
 import socket
 import ssl
+import sys
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
@@ -260,10 +261,27 @@ def _bind_advice(error: OSError | None, workers: int) -> str:
 
 
 _live: weakref.WeakSet[Endpoint] = weakref.WeakSet()
+#: Backoff of a worker waiting for its port: 50 ms, doubling, at most 2 s between tries.
+_RETRY_FIRST, _RETRY_MAX = 0.05, 2.0
+_forked = False  # set in a child forked from a process that had an endpoint
+
+
+def in_worker_process() -> bool:
+    """Whether this process is a worker of another one (forked from a configured process, or a multiprocessing
+    child such as uvicorn's ``--workers``): a bind failure there must not stop it."""
+    multiprocessing = sys.modules.get("multiprocessing")  # a multiprocessing child has imported it
+    return _forked or (multiprocessing is not None and multiprocessing.parent_process() is not None)
 
 
 class Endpoint:
-    """A running endpoint; :meth:`close` stops it."""
+    """A running endpoint; :meth:`close` stops it.
+
+    With ``must_bind`` (a standalone process) a port that cannot be bound is a
+    :class:`ConfigurationError`. Without it (a worker of a prefork server) a
+    bind failure never stops the process: it is logged once and counted, and a
+    taken port is retried in the background with backoff, so a replacement
+    worker gets the port of the one it replaces as soon as that one is gone.
+    """
 
     def __init__(
         self,
@@ -279,6 +297,7 @@ class Endpoint:
         serve_default_registry: bool = False,
         workers: int = 1,
         ui: bool = True,
+        must_bind: bool = True,
     ) -> None:
         if not metrics_path.startswith("/") or metrics_path in ("/health",) or metrics_path.startswith("/traces"):
             raise ConfigurationError(
@@ -298,35 +317,47 @@ class Endpoint:
             "tls": _tls_context(tls_cert, tls_key),
             "pages": Pages(bridge=bridge, trace_store=trace_store, metrics_path=metrics_path) if ui else None,
         }
-        self._bind()
+        self._server: _Server | None = None
+        self._closed = threading.Event()
+        self.host: str = host
+        #: The bound port; None while a worker waits for a free one (see :attr:`serving`).
+        self.port: int | None = None
+        #: This process' worker index (port - base port) when ``prometheus_workers`` > 1, else None.
+        self.worker: int | None = None
+        if must_bind:
+            self._bind_or_raise()
+        else:
+            self._bind_or_retry()
         _live.add(self)
 
     # -- lifecycle --------------------------------------------------------------
-    def _bind(self) -> None:
+    def _candidates(self) -> list[int]:
+        base, workers = self._base_port, self._workers
+        return [base] if workers == 1 or base == 0 else list(range(base, min(base + workers, 65536)))
+
+    def _try_bind(self) -> OSError | None:
+        """Serve on the first free candidate port; the last bind error when none is free."""
         host, base, workers = self._base_host, self._base_port, self._workers
-        candidates = [base] if workers == 1 or base == 0 else list(range(base, min(base + workers, 65536)))
         error: OSError | None = None
         server: _Server | None = None
-        for port in candidates:
+        for port in self._candidates():
             try:
                 server = (_Server6 if ":" in host else _Server)((host, port), _Handler)
                 break
             except OSError as exc:
                 error = exc
+                if error.errno != errno.EADDRINUSE:
+                    break  # a bad host or a privileged port: the next port will not do better
         if server is None:
-            where = f"{host}:{base}" if len(candidates) == 1 else f"{host}:{candidates[0]}-{candidates[-1]}"
-            raise ConfigurationError(f"llmtel cannot serve its endpoint on {where}: {_bind_advice(error, workers)}")
+            return error or OSError(errno.EADDRINUSE, "no port")
         for key, value in self._settings.items():
             setattr(server, key, value)
-        self._server: _Server | None = server
-        self.host: str = str(server.server_address[0])
-        self.port: int = int(server.server_address[1])
-        #: This process' worker index (port - base port) when ``prometheus_workers`` > 1, else None.
-        self.worker: int | None = None
+        self.host = str(server.server_address[0])
+        self.port = int(server.server_address[1])
         bridge = self._settings["bridge"]
         if workers > 1:
             # With port 0 there is no base to count from: the pid tells workers apart.
-            self.worker = int(self.port) - base if base else os.getpid()
+            self.worker = self.port - base if base else os.getpid()
             if isinstance(bridge, PrometheusBridgeReader):
                 bridge.set_constant_labels({**bridge.constant_labels, WORKER_LABEL: str(self.worker)})
         # A short poll interval keeps shutdown() quick (serve_forever's default waits up to 0.5 s).
@@ -334,27 +365,69 @@ class Endpoint:
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="llmtel-endpoint", daemon=True
         )
         self._thread.start()
+        self._server = server
+        return None
+
+    def _where(self) -> str:
+        candidates = self._candidates()
+        if len(candidates) == 1:
+            return f"{self._base_host}:{candidates[0]}"
+        return f"{self._base_host}:{candidates[0]}-{candidates[-1]}"
+
+    def _bind_or_raise(self) -> None:
+        error = self._try_bind()
+        if error is not None:
+            raise ConfigurationError(
+                f"llmtel cannot serve its endpoint on {self._where()}: {_bind_advice(error, self._workers)}"
+            )
+
+    def _bind_or_retry(self) -> None:
+        error = self._try_bind()
+        if error is None:
+            return
+        detail = f"{self._where()}: {_bind_advice(error, self._workers)}"
+        if error.errno != errno.EADDRINUSE:
+            _errors.report("endpoint not served", detail=detail)  # retrying cannot help
+            return
+        # A worker restarting while its predecessor still holds the port (HUP, kill -9 with TIME-WAIT...).
+        _errors.report("endpoint port busy, retrying in the background", detail=detail)
+        threading.Thread(target=self._retry, name="llmtel-endpoint-bind", daemon=True).start()
+
+    def _retry(self) -> None:
+        delay = _RETRY_FIRST
+        while not self._closed.wait(delay):
+            if self._try_bind() is None:
+                logger.info("llmtel: process %d serves its endpoint on %s (after retrying)", os.getpid(), self.url)
+                return
+            delay = min(delay * 2, _RETRY_MAX)
+
+    @property
+    def serving(self) -> bool:
+        """Whether the endpoint is bound (a worker may still wait for its port)."""
+        return self._server is not None
 
     def _after_fork_in_child(self) -> None:
-        server = self._server
-        if server is None:
+        global _forked
+        _forked = True
+        if self._closed.is_set():
             return
-        # The serving thread did not survive the fork; the child only holds a copy of the listening socket.
-        server.socket.close()
-        self._server = None
+        server, self._server = self._server, None
+        if server is not None:
+            # The serving thread did not survive the fork; the child only holds a copy of the listening socket.
+            server.socket.close()
         bridge = self._settings["bridge"]
         if isinstance(bridge, PrometheusBridgeReader):
             bridge.after_fork_in_child(forget_inherited=self._workers > 1)
         pages = self._settings["pages"]
         if isinstance(pages, Pages):
             pages.after_fork_in_child()
+        self.port = self.worker = None
         if self._workers > 1:
-            try:
-                self._bind()
+            self._bind_or_retry()
+            if self.serving:
                 logger.info("llmtel: worker %s (pid %d) serves %s", self.worker, os.getpid(), self.url)
-            except ConfigurationError as exc:
-                logger.error("llmtel: forked worker has no endpoint: %s", exc)
         else:
+            self._closed.set()
             # info, not warning: pools and data-loader workers fork too, and are fine unserved.
             logger.info(
                 "llmtel: process %d was forked after configure(); its metrics are not served. "
@@ -365,7 +438,12 @@ class Endpoint:
 
     @classmethod
     def from_options(
-        cls, opts: dict[str, Any], *, registry: CollectorRegistry | None, trace_store: TraceStore | None
+        cls,
+        opts: dict[str, Any],
+        *,
+        registry: CollectorRegistry | None,
+        trace_store: TraceStore | None,
+        must_bind: bool = True,
     ) -> Endpoint:
         """Start the endpoint described by configure()'s resolved options."""
         return cls(
@@ -380,6 +458,7 @@ class Endpoint:
             serve_default_registry=bool(opts.get("prometheus_serve_default_registry")),
             workers=int(opts.get("prometheus_workers") or 1),
             ui=bool(opts.get("ui", True)),
+            must_bind=must_bind,
         )
 
     @property
@@ -400,7 +479,8 @@ class Endpoint:
         return f"{self.url}{self.metrics_path}"
 
     def close(self) -> None:
-        """Stop serving and release the port."""
+        """Stop serving (and retrying) and release the port."""
+        self._closed.set()
         server, self._server = self._server, None
         if server is None:
             return

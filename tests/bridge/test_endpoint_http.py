@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from prometheus_client import REGISTRY, Counter
 from prometheus_client.core import CounterMetricFamily
 
 import llmtel
+from llmtel._internal import errors as _errors
 from llmtel._internal.errors import ConfigurationError
 
 
@@ -178,7 +180,10 @@ def test_taken_port_is_a_clear_configuration_error() -> None:
     assert llmtel.current() is None
 
 
-def test_taken_worker_port_range_is_a_clear_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_worker_whose_ports_are_taken_keeps_running_and_gets_a_port_back(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker (prometheus_workers > 1) never stops over its endpoint: logged, counted, retried."""
     base = free_port_range(2)
     monkeypatch.setenv("LLMTEL_PROMETHEUS_WORKERS", "2")
     blockers = []
@@ -188,8 +193,20 @@ def test_taken_worker_port_range_is_a_clear_configuration_error(monkeypatch: pyt
             sock.bind(("127.0.0.1", port))
             sock.listen()
             blockers.append(sock)
-        with pytest.raises(ConfigurationError, match=rf"{base}-{base + 1}.*prometheus_workers"):
-            llmtel.configure(prometheus_port=base, gpu_metrics=False, process_metrics=False)
+        busy = "endpoint port busy, retrying in the background"
+        _errors.reset()  # the first occurrence of a kind is the one logged
+        telemetry = llmtel.configure(prometheus_port=base, gpu_metrics=False, process_metrics=False)
+        assert telemetry.endpoint is not None and not telemetry.endpoint.serving
+        assert telemetry.metrics_url is None
+        assert [r for r in caplog.records if f"{base}-{base + 1}" in r.getMessage() and "prometheus_workers" in
+                r.getMessage()]  # fmt: skip
+        assert _errors.problem_counts().get(busy) == 1
+        blockers.pop().close()  # the predecessor on base+1 is gone
+        deadline = time.monotonic() + 10
+        while not telemetry.endpoint.serving and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert telemetry.endpoint.port == base + 1 and telemetry.endpoint.worker == 1
+        assert get(f"http://127.0.0.1:{base + 1}/metrics")[0] == 200
     finally:
         for sock in blockers:
             sock.close()
