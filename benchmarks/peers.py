@@ -233,6 +233,13 @@ def _main_same_process(args: argparse.Namespace) -> int:
             row[f"{mode}_min_max_us"] = [min(values) * 1e6, max(values) * 1e6]
             if mode != "bare":
                 row[f"{mode}_added_us"] = (statistics.median(values) - bare) * 1e6
+                # Paired: this round's time minus the same round's bare time, then the median; drifts that
+                # move a whole round (CPU frequency, other load) cancel, which the difference of medians
+                # of 1-3 ms calls cannot resolve at a 50 us scale.
+                paired = [(v - b) * 1e6 for v, b in zip(values, by_mode["bare"], strict=True)]
+                row[f"{mode}_added_paired_us"] = statistics.median(paired)
+        if "llmtel_added_paired_us" in row and "openai-v2_added_paired_us" in row:
+            row["llmtel_vs_openai-v2_paired"] = row["llmtel_added_paired_us"] / row["openai-v2_added_paired_us"]
         print(json.dumps(row), flush=True)
     return 0
 

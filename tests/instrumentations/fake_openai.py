@@ -167,6 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
             "created": created,
             "model": f"{model}-2024",
             "system_fingerprint": "fp_fake",
+            "service_tier": "default",
         }
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         words = WORDS * 40 if model == "trickle" else WORDS

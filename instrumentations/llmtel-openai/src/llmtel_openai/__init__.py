@@ -90,10 +90,15 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from llmtel_openai import _wrappers
 
         legacy = getattr(importlib.import_module("openai._legacy_response"), "LegacyAPIResponse", None)
+        responses = importlib.import_module("openai._response")
+        sync_response = getattr(responses, "APIResponse", None)
+        async_response = getattr(responses, "AsyncAPIResponse", None)
         azure = tuple(t for t in (getattr(openai, "AzureOpenAI", None), getattr(openai, "AsyncAzureOpenAI", None)) if t)
         settings = Settings(
             event_logger=get_logger("llmtel_openai", __version__, logger_provider=kwargs.get("logger_provider")),
             legacy_response=(legacy,) if legacy is not None else (),
+            api_response=(sync_response,) if sync_response is not None else (),
+            async_api_response=(async_response,) if async_response is not None else (),
             stream_types=(openai.Stream, openai.AsyncStream),
             azure_types=azure,
         )

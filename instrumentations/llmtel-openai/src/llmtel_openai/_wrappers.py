@@ -8,12 +8,19 @@ current in the caller's context so that lower-level spans nest under it.
 
 Nothing here may raise into the application: reading requests and responses is
 guarded and failures are counted by llmtel (``llmtel.sdk.problems``).
+
+Costs are kept off the call path where they can be: what depends only on the
+client (server address, provider, capture mode) is computed once per client;
+the request's keyword arguments are read in one pass; response objects are read
+through their field values (no pydantic attribute misses); content is built
+only when capture is on.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,7 +33,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
 
 import llmtel
-from llmtel._internal.errors import guarded, report
+from llmtel._internal.errors import guard, guarded, report
 from llmtel_openai import _content
 from llmtel_openai._content import field
 
@@ -34,6 +41,7 @@ logger = logging.getLogger("llmtel_openai")
 
 OPENAI = ga.GenAiProviderNameValues.OPENAI.value
 AZURE_OPENAI = ga.GenAiProviderNameValues.AZURE_AI_OPENAI.value
+TOOL_DEFINITIONS = "gen_ai.tool.definitions"
 
 # Set while an instrumented call runs, so that an instrumented method calling another
 # one (old ``beta.*.parse`` helpers delegate) records a single call.
@@ -56,10 +64,14 @@ class Target:
 
 @dataclass
 class Settings:
-    """What the instrumentor was given."""
+    """What the instrumentor was given and found in the installed ``openai``."""
 
     event_logger: Logger | None = None
+    #: ``with_raw_response`` results (``LegacyAPIResponse``).
     legacy_response: tuple[type, ...] = ()
+    #: ``with_streaming_response`` results: sync ``APIResponse`` and async ``AsyncAPIResponse``.
+    api_response: tuple[type, ...] = ()
+    async_api_response: tuple[type, ...] = ()
     stream_types: tuple[type, ...] = ()
     azure_types: tuple[type, ...] = ()
 
@@ -113,93 +125,139 @@ def contrib_owns(instance: Any, method: str) -> bool:
     return False
 
 
-# -- request side -------------------------------------------------------------------
-def _scalar(value: Any) -> Any:
-    # openai uses sentinel objects (NotGiven/Omit) for "not passed": keep plain values only.
-    return value if isinstance(value, str | int | float | bool) else None
+# -- per client ----------------------------------------------------------------------
+class _ClientInfo:
+    """What depends only on the client: computed on its first call, then reused."""
+
+    __slots__ = ("host", "mode", "port", "provider", "telemetry")
+
+    def __init__(self, client: Any, settings: Settings) -> None:
+        url = getattr(client, "base_url", None)
+        host = getattr(url, "host", None) or None
+        port = getattr(url, "port", None)
+        if port is None and host is not None:
+            port = 443 if getattr(url, "scheme", "https") == "https" else 80
+        self.host: str | None = host
+        self.port: int | None = port
+        azure = (settings.azure_types and isinstance(client, settings.azure_types)) or (host or "").endswith(
+            ".openai.azure.com"
+        )
+        self.provider = AZURE_OPENAI if azure else OPENAI
+        # The capture mode follows llmtel's configuration: recomputed when it changes (configure/shutdown).
+        self.telemetry = llmtel.current()
+        self.mode = _content.capture_mode()
 
 
-def _server(instance: Any) -> tuple[str | None, int | None, Any]:
+_clients: weakref.WeakKeyDictionary[Any, _ClientInfo] = weakref.WeakKeyDictionary()
+
+
+def _client_info(instance: Any, settings: Settings) -> _ClientInfo:
     client = getattr(instance, "_client", None)
-    url = getattr(client, "base_url", None)
-    host = getattr(url, "host", None) or None
-    port = getattr(url, "port", None)
-    if port is None and host is not None:
-        port = 443 if getattr(url, "scheme", "https") == "https" else 80
-    return host, port, client
+    try:
+        info = _clients.get(client) if client is not None else None
+    except TypeError:  # an unhashable or un-weakref-able client: no cache
+        info = None
+    if info is None or info.telemetry is not llmtel.current():
+        info = _ClientInfo(client, settings)
+        if client is not None:
+            try:
+                _clients[client] = info
+            except TypeError:
+                pass
+    return info
 
 
-def _output_format(kwargs: dict[str, Any]) -> Any:
-    """The requested output format: chat ``response_format``, Responses ``text.format``, or a
+# -- request side -------------------------------------------------------------------
+_SCALARS = {
+    "temperature": ga.GEN_AI_REQUEST_TEMPERATURE,
+    "top_p": ga.GEN_AI_REQUEST_TOP_P,
+    "frequency_penalty": ga.GEN_AI_REQUEST_FREQUENCY_PENALTY,
+    "presence_penalty": ga.GEN_AI_REQUEST_PRESENCE_PENALTY,
+    "seed": ga.GEN_AI_REQUEST_SEED,
+    "service_tier": oa.OPENAI_REQUEST_SERVICE_TIER,
+}
+# max_completion_tokens (chat) over the deprecated max_tokens; max_output_tokens (Responses).
+_MAX_TOKENS_RANK = {"max_completion_tokens": 0, "max_tokens": 1, "max_output_tokens": 2}
+_API_TYPE = {"chat": "chat_completions", "responses": "responses"}
+
+
+def _is_scalar(value: Any) -> bool:
+    # openai uses sentinel objects (NotGiven/Omit) for "not passed": plain values only.
+    return isinstance(value, str | int | float | bool)
+
+
+def _output_type(key: str, value: Any) -> str | None:
+    """``gen_ai.output.type`` from chat ``response_format``, Responses ``text.format``, or a
     pydantic model given to ``.parse()`` (``response_format=Model`` / ``text_format=Model``)."""
-    for key in ("response_format", "text_format"):
-        value = kwargs.get(key)
-        if isinstance(value, type):
-            return "json_schema"
-        if isinstance(value, dict):
-            return field(value, "type")
-    text = kwargs.get("text")
-    return field(field(text, "format"), "type") if isinstance(text, dict) else None
+    if key == "text":
+        value = field(value, "format") if isinstance(value, dict) else None
+    elif isinstance(value, type):
+        return "json"
+    kind = field(value, "type") if isinstance(value, dict) else None
+    if not isinstance(kind, str):
+        return None
+    return "json" if kind.startswith("json") else kind
 
 
-def _request_span_attributes(target: Target, kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(scalar attributes for llm_call, list attributes to set on the span)."""
-    scalars: dict[str, Any] = {}
-    lists: dict[str, Any] = {}
-    for key, attr in (
-        ("temperature", ga.GEN_AI_REQUEST_TEMPERATURE),
-        ("top_p", ga.GEN_AI_REQUEST_TOP_P),
-        ("frequency_penalty", ga.GEN_AI_REQUEST_FREQUENCY_PENALTY),
-        ("presence_penalty", ga.GEN_AI_REQUEST_PRESENCE_PENALTY),
-        ("seed", ga.GEN_AI_REQUEST_SEED),
-        ("service_tier", oa.OPENAI_REQUEST_SERVICE_TIER),
-    ):
-        value = _scalar(kwargs.get(key))
-        if value is not None:
-            scalars[attr] = value
-    for key in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
-        value = _scalar(kwargs.get(key))
-        if isinstance(value, int):
-            scalars[ga.GEN_AI_REQUEST_MAX_TOKENS] = value
-            break
-    n = _scalar(kwargs.get("n"))
-    if isinstance(n, int) and n != 1:
-        scalars[ga.GEN_AI_REQUEST_CHOICE_COUNT] = n
-    stop = kwargs.get("stop")
-    if isinstance(stop, str):
-        lists[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
-    elif isinstance(stop, list | tuple) and all(isinstance(s, str) for s in stop):
-        lists[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
-    fmt = _output_format(kwargs)
-    if isinstance(fmt, str):
-        scalars[ga.GEN_AI_OUTPUT_TYPE] = "json" if fmt.startswith("json") else fmt
-    encoding = _scalar(kwargs.get("encoding_format"))
-    if target.kind == "embeddings" and isinstance(encoding, str):
-        lists[ga.GEN_AI_REQUEST_ENCODING_FORMATS] = [encoding]
-    if target.kind == "chat":
-        scalars[oa.OPENAI_API_TYPE] = "chat_completions"
-    elif target.kind == "responses":
-        scalars[oa.OPENAI_API_TYPE] = "responses"
-    return scalars, lists
+def _read_request(kind: str, kwargs: dict[str, Any], scalars: dict[str, Any], lists: dict[str, Any]) -> None:
+    """The request attributes, in one pass over ``kwargs`` (also used for ``extra_body``, which the
+    SDK merges into the request body last, so its values win)."""
+    rank = 9
+    for key, value in kwargs.items():
+        attr = _SCALARS.get(key)
+        if attr is not None:
+            if _is_scalar(value):
+                scalars[attr] = value
+        elif key in _MAX_TOKENS_RANK:
+            if isinstance(value, int) and not isinstance(value, bool) and _MAX_TOKENS_RANK[key] < rank:
+                rank = _MAX_TOKENS_RANK[key]
+                scalars[ga.GEN_AI_REQUEST_MAX_TOKENS] = value
+        elif key == "n":
+            if isinstance(value, int) and not isinstance(value, bool) and value != 1:
+                scalars[ga.GEN_AI_REQUEST_CHOICE_COUNT] = value
+        elif key == "stop":
+            if isinstance(value, str):
+                lists[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = [value]
+            elif isinstance(value, list | tuple) and value and all(isinstance(s, str) for s in value):
+                lists[ga.GEN_AI_REQUEST_STOP_SEQUENCES] = list(value)
+        elif key in ("response_format", "text_format", "text"):
+            output_type = _output_type(key, value)
+            if output_type is not None:
+                scalars[ga.GEN_AI_OUTPUT_TYPE] = output_type
+        elif key == "encoding_format":
+            if kind == "embeddings" and isinstance(value, str):
+                lists[ga.GEN_AI_REQUEST_ENCODING_FORMATS] = [value]
+        elif key == "extra_body" and isinstance(value, dict):
+            _read_request(kind, value, scalars, lists)
 
 
-# -- response side ------------------------------------------------------------------
-def _set_usage(call: llmtel.LLMCall, usage: Any) -> None:
+def _set_usage(call: llmtel.LLMCall, usage: Any, responses: bool) -> None:
+    """Usage in the shape present: chat/completions/embeddings (``prompt_tokens``...) or Responses
+    (``input_tokens``...)."""
     if usage is None:
         return
-    prompt = field(usage, "prompt_tokens")
-    completion = field(usage, "completion_tokens")
-    inp = prompt if prompt is not None else field(usage, "input_tokens")
-    out = completion if completion is not None else field(usage, "output_tokens")
-    in_details = field(usage, "prompt_tokens_details") or field(usage, "input_tokens_details")
-    out_details = field(usage, "completion_tokens_details") or field(usage, "output_tokens_details")
+    if responses:
+        inp, out = field(usage, "input_tokens"), field(usage, "output_tokens")
+        in_details, out_details = field(usage, "input_tokens_details"), field(usage, "output_tokens_details")
+    else:
+        inp, out = field(usage, "prompt_tokens"), field(usage, "completion_tokens")
+        in_details, out_details = field(usage, "prompt_tokens_details"), field(usage, "completion_tokens_details")
     call.set_usage(
         input_tokens=inp,
         output_tokens=out,
-        cache_read_input_tokens=field(in_details, "cached_tokens"),
-        cache_creation_input_tokens=field(in_details, "cache_write_tokens"),
-        reasoning_output_tokens=field(out_details, "reasoning_tokens"),
+        cache_read_input_tokens=field(in_details, "cached_tokens") if in_details is not None else None,
+        cache_creation_input_tokens=field(in_details, "cache_write_tokens") if in_details is not None else None,
+        reasoning_output_tokens=field(out_details, "reasoning_tokens") if out_details is not None else None,
     )
+
+
+def _error_type(exc: BaseException) -> str:
+    # The public class name (openai.RateLimitError), not the private module path.
+    module = type(exc).__module__ or ""
+    name = type(exc).__qualname__
+    if module.startswith("openai"):
+        return f"openai.{name}"
+    return name if module == "builtins" else f"{module}.{name}"
 
 
 class Tracker:
@@ -208,27 +266,26 @@ class Tracker:
     def __init__(self, target: Target, instance: Any, kwargs: dict[str, Any], settings: Settings) -> None:
         self.target = target
         self.settings = settings
+        kind = target.kind
+        self.responses = kind == "responses"
         self.stream = kwargs.get("stream") is True
-        host, port, client = _server(instance)
-        provider = (
-            AZURE_OPENAI
-            if (
-                (settings.azure_types and isinstance(client, settings.azure_types))
-                or (host or "").endswith(".openai.azure.com")
-            )
-            else OPENAI
-        )
-        scalars, self._lists = _request_span_attributes(target, kwargs)
+        info = _client_info(instance, settings)
+        scalars: dict[str, Any] = {}
+        self._lists: dict[str, Any] = {}
+        _read_request(kind, kwargs, scalars, self._lists)
+        api_type = _API_TYPE.get(kind)
+        if api_type is not None:
+            scalars[oa.OPENAI_API_TYPE] = api_type
         self.call = llmtel.llm_call(
-            provider=provider,
-            model=_scalar(kwargs.get("model")),
+            provider=info.provider,
+            model=kwargs.get("model"),
             operation=target.operation,
             stream=self.stream,
-            server_address=host,
-            server_port=port,
+            server_address=info.host,
+            server_port=info.port,
             **scalars,
         )
-        mode = _content.capture_mode()
+        mode = info.mode
         self.capture_span, self.capture_event = mode.on_span, mode.as_event
         self._kwargs = kwargs if (self.capture_span or self.capture_event) else None
         self._ctx = contextvars.copy_context()
@@ -236,21 +293,23 @@ class Tracker:
         # Stream state.
         self._model: Any = None
         self._id: Any = None
+        self._tier: Any = None
+        self._fingerprint: Any = None
         self._usage: Any = None
         self._finish: dict[int, str] = {}
         self._text: dict[int, list[str]] = {}
         self._tools: dict[int, dict[int, dict[str, Any]]] = {}
-        self._final: Any = None
+        self._final: Any = None  # Responses API: the last response object an event carried
         self._stream_error: str | None = None
         self._ctx.run(self.call.__enter__)
         if self._lists and self.call.span.is_recording():
             self.call.span.set_attributes(self._lists)
 
-    # -- lifecycle --------------------------------------------------------------
-    def attach(self) -> contextvars.Token[otel_context.Context] | None:
-        """Make the call's span current in the caller's context (for the HTTP request)."""
+    # -- lifecycle -----------------------------------------------------------------
+    def attach(self) -> object | None:
+        """Make the call's span current in the caller's context while the request is sent."""
         span = self.call.span
-        if not span.get_span_context().is_valid:  # llmtel is off: keep the caller's own parent current
+        if not span.get_span_context().is_valid:  # llmtel off: keep the caller's own parent current
             return None
         return otel_context.attach(trace.set_span_in_context(span))
 
@@ -261,16 +320,9 @@ class Tracker:
         self._done = True
         if self.stream:
             with guarded("llmtel_openai read stream"):
-                self._apply_stream()
+                self._apply_stream(exc)
         if exc is not None:
-            # The public class name (openai.RateLimitError), not the private module path.
-            module = type(exc).__module__ or ""
-            name = type(exc).__qualname__
-            self.call.set_error(
-                f"openai.{name}"
-                if module.startswith("openai")
-                else (name if module == "builtins" else f"{module}.{name}")
-            )
+            self.call.set_error(_error_type(exc))
         try:
             self._ctx.run(self.call.__exit__, type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
         except RuntimeError as error:  # the private context is entered elsewhere (cannot happen in practice)
@@ -278,140 +330,153 @@ class Tracker:
 
     def handle(self, result: Any) -> Any:
         """Record a finished request's result; streams come back wrapped."""
-        if self.stream and self.settings.stream_types and isinstance(result, self.settings.stream_types):
-            if hasattr(result, "__aiter__"):
-                return AsyncStreamProxy(result, self)
-            return StreamProxy(result, self)
+        settings = self.settings
+        if self.stream and isinstance(result, settings.stream_types):
+            return self.wrap_stream(result)
         with guarded("llmtel_openai read response"):
-            if self.settings.legacy_response and isinstance(result, self.settings.legacy_response):
-                if not self.stream:  # with_raw_response: the body is read already; parse() caches its result
-                    self.read(result.parse())  # type: ignore[attr-defined]
-            elif not hasattr(result, "http_response"):  # with_streaming_response bodies are left unread
+            if isinstance(result, settings.legacy_response):
+                if self.stream:  # with_raw_response + stream=True: the caller's parse() gives the stream
+                    _hook_parse(result, self, is_async=False)
+                    return result
+                self.read(result.parse())  # the body is read already; parse() caches its result
+            elif isinstance(result, settings.api_response):  # with_streaming_response: body not read yet
+                _hook_parse(result, self, is_async=False)
+                return result
+            elif isinstance(result, settings.async_api_response):
+                _hook_parse(result, self, is_async=True)
+                return result
+            else:
                 self.read(result)
         self.finish()
         return result
 
+    def wrap_stream(self, stream: Any) -> Any:
+        if hasattr(stream, "__aiter__"):
+            return AsyncStreamProxy(stream, self)
+        return StreamProxy(stream, self)
+
+    def parsed(self, value: Any) -> Any:
+        """What a raw/streaming response's ``parse()`` returned: a stream to follow, or the body."""
+        if self._done:
+            return value
+        if isinstance(value, self.settings.stream_types):
+            return self.wrap_stream(value)
+        with guarded("llmtel_openai read response"):
+            self.read(value)
+        self.finish()
+        return value
+
     # -- reading -------------------------------------------------------------------
     def read(self, response: Any) -> None:
         """Read a complete (non-streamed) response."""
-        call = self.call
         kind = self.target.kind
         if kind == "responses":
             self._read_response_object(response)
             return
+        call = self.call
         call.set_response_model(field(response, "model"))
-        if kind != "embeddings":
-            call.set_response_id(field(response, "id"))
-            choices = field(response, "choices") or ()
-            call.set_finish_reasons([r for r in (field(c, "finish_reason") for c in choices) if r])
-            self._span_extras(response)
-            if kind == "chat":
-                self._output(_content.chat_output(choices))
-            else:
-                self._output(
-                    [
-                        {
-                            "role": "assistant",
-                            "parts": [{"type": "text", "content": field(c, "text")}],
-                            "finish_reason": field(c, "finish_reason"),
-                        }
-                        for c in choices
-                    ]
-                )
-        else:
+        if kind == "embeddings":
             data = field(response, "data") or ()
             vector = field(data[0], "embedding") if data else None
             if isinstance(vector, list) and call.span.is_recording():
                 call.span.set_attribute(ga.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, len(vector))
-        _set_usage(call, field(response, "usage"))
+        else:
+            call.set_response_id(field(response, "id"))
+            choices = field(response, "choices") or ()
+            call.set_finish_reasons([r for r in (field(c, "finish_reason") for c in choices) if r])
+            self._response_attributes(field(response, "service_tier"), field(response, "system_fingerprint"))
+            if self._kwargs is not None:
+                self._output(_content.chat_output(choices) if kind == "chat" else _content.completion_output(choices))
+        _set_usage(call, field(response, "usage"), responses=False)
 
     def _read_response_object(self, response: Any) -> None:
         call = self.call
         call.set_response_model(field(response, "model"))
         call.set_response_id(field(response, "id"))
         status = field(response, "status")
-        incomplete = field(field(response, "incomplete_details"), "reason")
-        if incomplete:
-            call.set_finish_reasons([incomplete])
-        elif status == "completed":
-            call.set_finish_reasons(["stop"])
-        error = field(response, "error")
-        if error is not None or status == "failed":
-            call.set_error(str(field(error, "code") or "response_failed"))
-        self._span_extras(response)
-        _set_usage(call, field(response, "usage"))
-        self._output(_content.responses_output(response))
+        reason = _content.responses_finish_reason(response)
+        if reason is not None:
+            call.set_finish_reasons([reason])
+        if status == "failed":
+            call.set_error(str(field(field(response, "error"), "code") or "response_failed"))
+        self._response_attributes(field(response, "service_tier"), None)
+        _set_usage(call, field(response, "usage"), responses=True)
+        if self._kwargs is not None:
+            self._output(_content.responses_output(response, reason or _content.UNFINISHED))
 
-    def _span_extras(self, response: Any) -> None:
-        span = self.call.span
-        if not span.is_recording():
-            return
-        for key, attr in (
-            ("service_tier", oa.OPENAI_RESPONSE_SERVICE_TIER),
-            ("system_fingerprint", oa.OPENAI_RESPONSE_SYSTEM_FINGERPRINT),
-        ):
-            value = _scalar(field(response, key))
-            if value is not None:
-                span.set_attribute(attr, value)
+    def _response_attributes(self, tier: Any, fingerprint: Any) -> None:
+        # Recommended on the span and on the duration and token-usage points (semconv openai.md).
+        attributes = {}
+        if isinstance(tier, str):
+            attributes[oa.OPENAI_RESPONSE_SERVICE_TIER] = tier
+        if isinstance(fingerprint, str):
+            attributes[oa.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
+        if attributes:
+            self.call.set_attributes(attributes)
 
     # -- streams -------------------------------------------------------------------
     def on_chunk(self, chunk: Any) -> None:
-        """Time and read one streamed chunk/event."""
-        if self.target.kind == "responses":
+        """Time and read one streamed chunk/event (called through :func:`_on_chunk`)."""
+        if self.responses:
             kind = field(chunk, "type") or ""
             if kind.endswith(".delta"):
                 self.call.mark_chunk()
-            if kind in (
-                "response.created",
-                "response.in_progress",
-                "response.completed",
-                "response.incomplete",
-                "response.failed",
-            ):
+            elif kind.startswith("response.") and kind in _RESPONSE_EVENTS:
                 self._final = field(chunk, "response")
             elif kind == "error":
                 self._stream_error = str(field(chunk, "code") or "error")
             return
-        choices = field(chunk, "choices") or ()
+        choices = field(chunk, "choices")
         usage = field(chunk, "usage")
         if choices or usage is None:  # the trailing usage-only chunk carries no output
             self.call.mark_chunk()
         if usage is not None:
             self._usage = usage
-        self._model = field(chunk, "model") or self._model
-        self._id = field(chunk, "id") or self._id
+        if self._id is None:  # the same on every chunk: read until seen
+            self._id = field(chunk, "id")
+            self._model = field(chunk, "model")
+        if self._tier is None:
+            self._tier = field(chunk, "service_tier")
+        if self._fingerprint is None:
+            self._fingerprint = field(chunk, "system_fingerprint")
+        if not choices:
+            return
         capture = self._kwargs is not None
         for choice in choices:
-            index = field(choice, "index") or 0
             reason = field(choice, "finish_reason")
             if reason:
-                self._finish[index] = reason
-            if not capture:
-                continue
-            delta = field(choice, "delta")
-            text = field(delta, "content") if delta is not None else field(choice, "text")
-            if isinstance(text, str):
-                self._text.setdefault(index, []).append(text)
-            for call in field(delta, "tool_calls") or ():
-                slot = self._tools.setdefault(index, {}).setdefault(
-                    field(call, "index") or 0, {"type": "tool_call", "id": None, "name": None, "arguments": ""}
-                )
-                slot["id"] = field(call, "id") or slot["id"]
-                function = field(call, "function")
-                slot["name"] = field(function, "name") or slot["name"]
-                slot["arguments"] += field(function, "arguments") or ""
+                self._finish[field(choice, "index") or 0] = reason
+            if capture:
+                self._capture_delta(choice)
 
-    def _apply_stream(self) -> None:
-        if self.target.kind == "responses":
+    def _capture_delta(self, choice: Any) -> None:
+        index = field(choice, "index") or 0
+        delta = field(choice, "delta")
+        text = field(delta, "content") if delta is not None else field(choice, "text")
+        if isinstance(text, str):
+            self._text.setdefault(index, []).append(text)
+        for call in field(delta, "tool_calls") or ():
+            slot = self._tools.setdefault(index, {}).setdefault(
+                field(call, "index") or 0, {"type": "tool_call", "id": None, "name": "", "arguments": ""}
+            )
+            slot["id"] = field(call, "id") or slot["id"]
+            function = field(call, "function")
+            slot["name"] = field(function, "name") or slot["name"]
+            slot["arguments"] += field(function, "arguments") or ""
+
+    def _apply_stream(self, exc: BaseException | None) -> None:
+        call = self.call
+        if self.responses:
             if self._final is not None:
                 self._read_response_object(self._final)
             if self._stream_error is not None:
-                self.call.set_error(self._stream_error)
+                call.set_error(self._stream_error)
             return
-        self.call.set_response_model(self._model)
-        self.call.set_response_id(self._id)
-        self.call.set_finish_reasons([self._finish[i] for i in sorted(self._finish)])
-        _set_usage(self.call, self._usage)
+        call.set_response_model(self._model)
+        call.set_response_id(self._id)
+        call.set_finish_reasons([self._finish[i] for i in sorted(self._finish)])
+        self._response_attributes(self._tier, self._fingerprint)
+        _set_usage(call, self._usage, responses=False)
         if self._kwargs is not None:
             indexes = sorted(set(self._finish) | set(self._text) | set(self._tools))
             self._output(
@@ -420,7 +485,8 @@ class Tracker:
                         "role": "assistant",
                         "parts": ([{"type": "text", "content": "".join(self._text[i])}] if i in self._text else [])
                         + list(self._tools.get(i, {}).values()),
-                        "finish_reason": self._finish.get(i),
+                        # abandoned or failed before the finish chunk: the schema still wants a reason
+                        "finish_reason": self._finish.get(i) or _content.UNFINISHED,
                     }
                     for i in indexes
                 ]
@@ -428,43 +494,102 @@ class Tracker:
 
     # -- content ---------------------------------------------------------------------
     def _output(self, output: list[dict[str, Any]]) -> None:
+        """Record input, output, system instructions and tool definitions (capture is on)."""
         kwargs = self._kwargs
         if kwargs is None:
             return
         kind = self.target.kind
+        system: list[dict[str, Any]] = []
         if kind == "responses":
-            system, inputs = _content.responses_input(kwargs.get("input"), kwargs.get("instructions"))
+            inputs = _content.responses_input(kwargs.get("input"))
+            system = _content.system_instructions(kwargs.get("instructions"))
         elif kind == "chat":
-            system, inputs = _content.chat_input(kwargs.get("messages"))
+            inputs = _content.chat_input(kwargs.get("messages"))
         else:
-            prompt = kwargs.get("prompt")
-            system, inputs = (
-                [],
-                [{"role": "user", "parts": [{"type": "text", "content": prompt}]}] if isinstance(prompt, str) else [],
-            )
-        attributes: dict[str, Any] = {}
+            inputs = _content.prompt_input(kwargs.get("prompt"))
+        tools = _content.tool_definitions(kwargs.get("tools"))
+        content: dict[str, Any] = {}
         if inputs:
-            attributes[ga.GEN_AI_INPUT_MESSAGES] = _content.dumps(inputs)
+            content[ga.GEN_AI_INPUT_MESSAGES] = inputs
         if output:
-            attributes[ga.GEN_AI_OUTPUT_MESSAGES] = _content.dumps(output)
+            content[ga.GEN_AI_OUTPUT_MESSAGES] = output
         if system:
-            attributes[ga.GEN_AI_SYSTEM_INSTRUCTIONS] = _content.dumps(system)
-        if not attributes:
+            content[ga.GEN_AI_SYSTEM_INSTRUCTIONS] = system
+        if tools:
+            content[TOOL_DEFINITIONS] = tools
+        if not content:
             return
         span = self.call.span
         if self.capture_span and span.is_recording():
-            span.set_attributes(attributes)
+            # Spans take JSON strings (the conventions allow it where structured values are not supported).
+            span.set_attributes({key: _content.dumps(value) for key, value in content.items()})
         event_logger = self.settings.event_logger
         if self.capture_event and event_logger is not None:
-            event_attrs = {ga.GEN_AI_OPERATION_NAME: self.target.operation, **attributes}
-            model = _scalar(kwargs.get("model"))
-            if model is not None:
+            # Events carry the structured form, as the conventions require.
+            event_attrs = {ga.GEN_AI_OPERATION_NAME: self.target.operation, **content}
+            model = kwargs.get("model")
+            if _is_scalar(model):
                 event_attrs[ga.GEN_AI_REQUEST_MODEL] = model
             event_logger.emit(
                 event_name=_content.EVENT_NAME,
                 attributes=event_attrs,
                 context=trace.set_span_in_context(span),
             )
+
+
+_RESPONSE_EVENTS = frozenset(
+    {"response.created", "response.in_progress", "response.completed", "response.incomplete", "response.failed"}
+)
+
+# One plain try/except per chunk (a decorator from llmtel's error policy, no context manager).
+_on_chunk = guard("llmtel_openai read chunk")(Tracker.on_chunk)
+
+
+# -- raw and streaming responses -----------------------------------------------------
+def _hook_parse(response: Any, tracker: Tracker, *, is_async: bool) -> None:
+    """Follow ``with_raw_response``/``with_streaming_response`` results: the call goes on until the
+    caller's ``parse()`` gives the body (read) or a stream (followed like a plain stream), or the
+    response is closed or dropped unread (ended then, as an abandoned stream is)."""
+    parse = type(response).parse
+    ref = weakref.ref(response)  # no cycle through the hook: the response stays collectable
+    finalizer = weakref.finalize(response, tracker.finish)
+    finalizer.atexit = False
+
+    if is_async:
+
+        async def parse_async(*args: Any, **kwargs: Any) -> Any:
+            finalizer.detach()
+            return tracker.parsed(await parse(ref(), *args, **kwargs))
+
+        response.parse = parse_async
+    else:
+
+        def parse_sync(*args: Any, **kwargs: Any) -> Any:
+            finalizer.detach()
+            return tracker.parsed(parse(ref(), *args, **kwargs))
+
+        response.parse = parse_sync
+    close = getattr(type(response), "close", None)
+    if close is None:
+        return
+    if is_async:
+
+        async def close_async() -> None:
+            try:
+                await close(ref())
+            finally:
+                tracker.finish()
+
+        response.close = close_async
+    else:
+
+        def close_sync() -> None:
+            try:
+                close(ref())
+            finally:
+                tracker.finish()
+
+        response.close = close_sync
 
 
 # wrapt 2 types ObjectProxy as a generic; wrapt 1 cannot subscript it at run time.
@@ -499,8 +624,7 @@ class StreamProxy(_Proxy):
         except BaseException as exc:
             self._self_tracker.finish(exc)
             raise
-        with guarded("llmtel_openai read chunk"):
-            self._self_tracker.on_chunk(chunk)
+        _on_chunk(self._self_tracker, chunk)
         return chunk
 
     def __enter__(self) -> StreamProxy:
@@ -519,11 +643,9 @@ class StreamProxy(_Proxy):
         finally:
             self._self_tracker.finish()
 
+    @guard("llmtel_openai finalize stream")  # a finalizer must never raise
     def __del__(self) -> None:
-        try:
-            self._self_tracker.finish()
-        except Exception as error:  # a finalizer must never raise
-            report("llmtel_openai finalize stream", error)
+        self._self_tracker.finish()
 
 
 class AsyncStreamProxy(_Proxy):
@@ -545,8 +667,7 @@ class AsyncStreamProxy(_Proxy):
         except BaseException as exc:
             self._self_tracker.finish(exc)
             raise
-        with guarded("llmtel_openai read chunk"):
-            self._self_tracker.on_chunk(chunk)
+        _on_chunk(self._self_tracker, chunk)
         return chunk
 
     async def __aenter__(self) -> AsyncStreamProxy:
@@ -565,20 +686,21 @@ class AsyncStreamProxy(_Proxy):
         finally:
             self._self_tracker.finish()
 
+    @guard("llmtel_openai finalize stream")  # a finalizer must never raise
     def __del__(self) -> None:
-        try:
-            self._self_tracker.finish()
-        except Exception as error:  # a finalizer must never raise
-            report("llmtel_openai finalize stream", error)
+        self._self_tracker.finish()
 
 
 # -- the wrappers ------------------------------------------------------------------
+@guard("llmtel_openai start call")  # telemetry must not stop the request: None on failure
+def _new_tracker(target: Target, instance: Any, kwargs: dict[str, Any], settings: Settings) -> Tracker:
+    return Tracker(target, instance, kwargs, settings)
+
+
 def _start(target: Target, instance: Any, kwargs: dict[str, Any], settings: Settings) -> Tracker | None:
     if _ACTIVE.get() or contrib_owns(instance, target.method):
         return None
-    tracker = None
-    with guarded("llmtel_openai start call"):  # telemetry must not stop the request
-        tracker = Tracker(target, instance, kwargs, settings)
+    tracker: Tracker | None = _new_tracker(target, instance, kwargs, settings)
     return tracker
 
 
