@@ -30,6 +30,7 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "-q", "--durations=15", *session.posargs)
     if not session.posargs:
         session.notify("genai_sources_openai2")
+        session.notify("llmtel_openai_openai2")
 
 
 @nox.session(python=None)
@@ -37,6 +38,20 @@ def genai_sources_openai2(session: nox.Session) -> None:
     """GenAI span sources that need openai<3 (contrib openai-v2, openai-agents-v2): tests/genai_spans in their venv."""
     session.install("-e", ".[test,genai-sources-openai2]")
     session.run("pytest", "-q", "tests/genai_spans", *session.posargs)
+
+
+@nox.session(python=None)
+def llmtel_openai_openai2(session: nox.Session) -> None:
+    """llmtel-openai on openai 2.x (httpx), with the real contrib openai-v2 beside it; the main venv has openai 3.x
+    (httpx2) and the two majors cannot share one."""
+    session.install("-e", ".[test,genai-sources-openai2]", "-e", "instrumentations/llmtel-openai")
+    session.run(
+        "pytest",
+        "-q",
+        "tests/instrumentations/test_openai_replay.py",
+        "tests/instrumentations/test_openai_instrumentation.py",
+        *session.posargs,
+    )
 
 
 @nox.session(python=None)
