@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 import pytest
 from grpc_messages import Request, Response
-from llmtel_grpc import GrpcInferenceInstrumentor, InferenceMethod, methods_from_env
+from llmtel_grpc import GrpcInferenceInstrumentor, InferenceMethod, methods_from_env, server_interceptor
 from opentelemetry import propagate
 from opentelemetry.instrumentation.grpc import GrpcInstrumentorServer
 from opentelemetry.trace import SpanKind
@@ -378,3 +378,51 @@ async def test_aio_client_cancels(aio_service: Any, llmtel_capture: Capture) -> 
     span = next(s for s in llmtel_capture.spans() if s.name == "chat tiny")
     assert span.attributes["error.type"] == "CANCELLED"
     assert 2 <= span.attributes["gen_ai.usage.output_tokens"] < 400
+
+
+def test_wildcards_leave_non_llm_rpcs_alone(otel_grpc: None, llmtel_capture: Capture) -> None:
+    """A pattern covering a whole service (or every service) records its inference methods only:
+    an excluded method and gRPC's own health service stay plain RPCs, with no gen_ai.server points."""
+    spec = InferenceMethod(model="model", output_tokens="token_ids", provider="llmtel-test")
+    instrumentor = GrpcInferenceInstrumentor()
+    instrumentor.instrument(methods={"/*": spec, f"{SERVICE}/Health": None})
+    running = _start()
+    opts = {"request_deserializer": Request.FromString, "response_serializer": Response.SerializeToString}
+    health = Generator().health
+    running.server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "grpc.health.v1.Health", {"Check": grpc.unary_unary_rpc_method_handler(health, **opts)}
+            ),
+        )
+    )
+    try:
+        assert running.unary("Health", Request(model="probe")).text == "ok"
+        checked = running.channel.unary_unary(
+            "/grpc.health.v1.Health/Check",
+            request_serializer=Request.SerializeToString,
+            response_deserializer=Response.FromString,
+        )(Request(model="probe"), timeout=5)
+        assert checked.text == "ok"
+        running.unary("Generate", Request(model="tiny"))
+        running.server.stop(None).wait(5)
+    finally:
+        running.channel.close()
+        instrumentor.uninstrument()
+    # Without the exclusions the two probes would be points of model "probe".
+    points = llmtel_capture.points(SERVER_DURATION)
+    assert [p.attributes["gen_ai.request.model"] for p in points] == ["tiny"]
+    assert llmtel_capture.count(SERVER_DURATION, {"gen_ai.request.model": "tiny"}) == 1
+    assert [s.name for s in llmtel_capture.spans() if s.kind is not SpanKind.SERVER] == ["chat tiny"]
+    assert len([s for s in llmtel_capture.spans() if s.kind is SpanKind.SERVER]) == 3  # contrib: every RPC
+
+
+def test_exclusions_from_environment() -> None:
+    methods = methods_from_env({"LLMTEL_GRPC_INFERENCE_METHODS": f"{SERVICE}/*, !{SERVICE}/Health"})
+    assert methods[f"{SERVICE}/Health"] is None and methods[f"{SERVICE}/*"] is not None
+    interceptor = server_interceptor(methods)
+    assert interceptor.match(f"{SERVICE}/Generate") is not None
+    assert interceptor.match(f"{SERVICE}/Health") is None
+    assert interceptor.match("/grpc.health.v1.Health/Check") is None
+    # Naming gRPC's own service exactly still records it (the user asked for it).
+    assert server_interceptor({"/grpc.health.v1.Health/Check": InferenceMethod()}).match("/grpc.health.v1.Health/Check")

@@ -32,7 +32,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import wrapt
 from opentelemetry import context as otel_context
@@ -341,26 +341,43 @@ def _wrap_stream_async(behavior: Callable[..., Any], spec: InferenceMethod, meth
     return server_stream
 
 
+#: gRPC's own services (health checking, reflection, channelz): never inference methods, even when
+#: a pattern such as ``/*`` or ``/grpc.*`` covers them. Naming one exactly still records it.
+INFRASTRUCTURE_SERVICES: Final = ("/grpc.health.v1.Health/*", "/grpc.reflection.*", "/grpc.channelz.*")
+
+
 class InferenceServerInterceptor:
     """A ``grpc.ServerInterceptor`` that records inference methods through llmtel.
 
     ``methods`` maps full method names (``/package.Service/Method``) or
-    ``fnmatch`` patterns (``/package.Service/*``) to :class:`InferenceMethod`.
+    ``fnmatch`` patterns (``/package.Service/*``) to :class:`InferenceMethod`;
+    a method (or pattern) mapped to ``None`` is excluded, so
+    ``{"/inference.Generator/*": spec, "/inference.Generator/ListModels": None}``
+    records every method of the service but one. An exact name wins over
+    patterns, an exclusion over an inclusion. Only matched methods become
+    ``gen_ai.server.*`` points; every other RPC passes through untouched (its
+    server span and HTTP/RPC metrics stay the transport instrumentation's).
     Unary-unary and unary-stream methods are recorded; client-streaming and
     bidirectional methods pass through untouched.
     """
 
-    def __init__(self, methods: Mapping[str, InferenceMethod]) -> None:
-        self._exact = {k: v for k, v in methods.items() if not any(c in k for c in "*?[")}
-        self._patterns = [(k, v) for k, v in methods.items() if k not in self._exact]
+    def __init__(self, methods: Mapping[str, InferenceMethod | None]) -> None:
+        exact = {k: v for k, v in methods.items() if not any(c in k for c in "*?[")}
+        self._exact = exact
+        self._patterns = [(k, v) for k, v in methods.items() if k not in exact and v is not None]
+        self._excluded = [k for k, v in methods.items() if k not in exact and v is None]
+        self._excluded.extend(INFRASTRUCTURE_SERVICES)
         self._cache: dict[str, InferenceMethod | None] = {}
 
     def match(self, method: str) -> InferenceMethod | None:
         """The spec for ``method``, or None when it is not an inference method."""
         if method in self._cache:
             return self._cache[method]
-        spec = self._exact.get(method)
-        if spec is None:
+        if method in self._exact:
+            spec = self._exact[method]
+        elif any(fnmatch.fnmatchcase(method, pattern) for pattern in self._excluded):
+            spec = None
+        else:
             spec = next((v for pattern, v in self._patterns if fnmatch.fnmatchcase(method, pattern)), None)
         if len(self._cache) < 1024:  # method names are a small fixed set; the bound is a guard
             self._cache[method] = spec
@@ -397,12 +414,12 @@ def _interceptor_class() -> type:
     return type("LlmtelInferenceInterceptor", (InferenceServerInterceptor, grpc.ServerInterceptor), {})
 
 
-def server_interceptor(methods: Mapping[str, InferenceMethod]) -> Any:
+def server_interceptor(methods: Mapping[str, InferenceMethod | None]) -> Any:
     """An interceptor to pass to ``grpc.server(interceptors=[...])`` yourself."""
     return _interceptor_class()(methods)
 
 
-def aio_server_interceptor(methods: Mapping[str, InferenceMethod]) -> Any:
+def aio_server_interceptor(methods: Mapping[str, InferenceMethod | None]) -> Any:
     """An interceptor to pass to ``grpc.aio.server(interceptors=[...])`` yourself."""
     import grpc.aio
 
@@ -414,10 +431,16 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def methods_from_env(environ: Mapping[str, str] | None = None) -> dict[str, InferenceMethod]:
-    """Inference methods from ``LLMTEL_GRPC_INFERENCE_METHODS`` and the ``LLMTEL_GRPC_*`` field variables."""
+def methods_from_env(environ: Mapping[str, str] | None = None) -> dict[str, InferenceMethod | None]:
+    """Inference methods from ``LLMTEL_GRPC_INFERENCE_METHODS`` and the ``LLMTEL_GRPC_*`` field variables.
+
+    A name or pattern prefixed with ``!`` excludes those methods
+    (``/inference.Generator/*,!/inference.Generator/ListModels``).
+    """
     env = os.environ if environ is None else environ
     names = [m.strip() for m in env.get("LLMTEL_GRPC_INFERENCE_METHODS", "").split(",") if m.strip()]
+    excluded = {n[1:].strip(): None for n in names if n.startswith("!")}
+    names = [n for n in names if not n.startswith("!")]
     if not names:
         return {}
     spec = InferenceMethod(
@@ -428,7 +451,7 @@ def methods_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Infe
         provider=env.get("LLMTEL_GRPC_PROVIDER", "").strip() or None,
         operation=env.get("LLMTEL_GRPC_OPERATION", "").strip() or "chat",
     )
-    return dict.fromkeys(names, spec)
+    return {**dict.fromkeys(names, spec), **excluded}
 
 
 class GrpcInferenceInstrumentor(BaseInstrumentor):  # type: ignore[misc]
