@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from opentelemetry import metrics, trace
 
 from llmtel import semconv
+from llmtel._internal import appmeters
 from llmtel._internal.dimensions import Dimensions
 from llmtel._internal.instruments import Instruments
 from llmtel._internal.pricing import PriceTable
@@ -37,6 +38,8 @@ class Handles:
     enabled: bool = True
     #: The opted-in metric attribute keys (``metric_attributes``); empty: none.
     dimensions: Dimensions = field(default_factory=Dimensions)
+    #: The provider the instruments live on (the application's own instruments follow it).
+    meter_provider: metrics.MeterProvider | None = None
 
 
 _lock = threading.Lock()
@@ -47,7 +50,12 @@ def build(meter_provider: metrics.MeterProvider, tracer_provider: trace.TracerPr
     """Create llmtel's tracer and instruments on the given providers."""
     meter = meter_provider.get_meter(SCOPE, VERSION, schema_url=semconv.SCHEMA_URL)
     tracer = tracer_provider.get_tracer(SCOPE, VERSION, schema_url=semconv.SCHEMA_URL)
-    return Handles(tracer=tracer, instruments=Instruments(meter), **kwargs)  # type: ignore[arg-type]
+    return Handles(
+        tracer=tracer,
+        instruments=Instruments(meter),
+        meter_provider=meter_provider,
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 def current() -> Handles:
@@ -66,3 +74,5 @@ def install(handles: Handles | None) -> None:
     """Make ``handles`` current (None: back to global-provider defaults)."""
     global _current
     _current = handles
+    if handles is not None and handles.meter_provider is not None:
+        appmeters.rebind(handles.meter_provider)

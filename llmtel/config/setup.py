@@ -35,8 +35,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, sampling
 from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.util.types import Attributes
 
 from llmtel import semconv
+from llmtel._internal import appmeters
 from llmtel._internal import errors as _errors
 from llmtel._internal import exportguard as _exportguard
 from llmtel._internal import spanmetrics as _spanmetrics
@@ -108,9 +110,25 @@ def current() -> Telemetry | None:
     return _active
 
 
-def get_meter() -> metrics.Meter:
-    """llmtel's meter (on the configured provider, or the global one before configure)."""
-    return _state.current().instruments.meter
+def get_meter(
+    name: str | None = None,
+    version: str | None = None,
+    schema_url: str | None = None,
+    attributes: Attributes = None,
+) -> metrics.Meter:
+    """A meter for the application's own instruments, on llmtel's providers (docs/custom-metrics.md).
+
+    Instruments made on it follow llmtel's configuration: they record into the
+    provider of the current ``configure()`` (the global one before it), keep
+    working after ``shutdown()`` + ``configure()`` and in every ``llmtel_capture``
+    test, and get ``bucket_boundaries`` / ``cardinality_limits`` by name like
+    llmtel's own. ``name`` is the instrumentation scope (``otel_scope_name`` in
+    Prometheus); None gives llmtel's own scope.
+    """
+    _state.current()  # installs the before-configure defaults, so the meter is bound at once
+    if name is None:
+        name, version, schema_url = _state.SCOPE, _state.VERSION, semconv.SCHEMA_URL
+    return appmeters.meter(name, version, schema_url, attributes)
 
 
 def _global_set(module: Any, attr: str) -> bool:
