@@ -27,6 +27,8 @@ __all__ = ["Overview", "quantile"]
 
 #: Seconds of history rates and percentiles are computed over.
 WINDOW_S = 60.0
+#: Seconds after the last page request during which scrapes are still folded in (no page open: no work).
+FOLLOW_S = 300.0
 #: Time-to-first-chunk samples kept for the scatter (newest win), and for how long.
 MAX_SAMPLES = 600
 SAMPLE_AGE_S = 600.0
@@ -318,9 +320,20 @@ class Overview:
         self._lock = threading.Lock()
         self._history: deque[_Summary] = deque(maxlen=512)
         self._samples: deque[dict[str, Any]] = deque(maxlen=max_samples)
+        self._follow_until = 0.0
+
+    def follow(self) -> None:
+        """A page is looking: fold collections in for the next :data:`FOLLOW_S` seconds."""
+        self._follow_until = time.monotonic() + FOLLOW_S
 
     def observe(self, data: MetricsData) -> None:
-        """Fold one collection in (the bridge calls this after every collect, in its thread)."""
+        """Fold one collection in (the bridge calls this after every collect, in its thread).
+
+        Does nothing unless a page asked recently (:meth:`follow`): scrapes cost nothing extra while
+        nobody looks.
+        """
+        if time.monotonic() > self._follow_until:
+            return
         now = time.time()
         with self._lock:
             summary = _summarize(data, now, self._samples)

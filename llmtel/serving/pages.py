@@ -144,11 +144,13 @@ class Pages:
         if path == "/api/overview":
             send(200, json.dumps(self._overview()).encode(), "application/json", _SECURITY_HEADERS)
             return True
+        if self._trace_store is None:
+            return False  # no trace store served: no trace pages either
         if (path == "/traces" or path.startswith("/traces/")) and wants_html(accept) and "format=json" not in query:
             trace_id = path[len("/traces") :].strip("/")
             if not trace_id:
                 return self._file("traces.html", send)
-            known = self._trace_store is not None and self._trace_store.get(trace_id) is not None
+            known = self._trace_store.get(trace_id) is not None
             return self._file("trace.html", send, status=200 if known else 404)
         return False
 
@@ -156,11 +158,13 @@ class Pages:
         if self._bridge is None:
             return {
                 "metrics": False,
+                "traces": self._trace_store is not None,
                 "reason": "no Prometheus bridge in this process: the page reads the llmtel_prometheus reader "
                 "(metrics_exporter=llmtel_prometheus, the default)",
             }
+        self.overview.follow()
         self._bridge.snapshot()  # the listener folds it in
-        return {**self.overview.view(), "metrics_path": self._metrics_path}
+        return {**self.overview.view(), "metrics_path": self._metrics_path, "traces": self._trace_store is not None}
 
     def _file(self, name: str, send: Send, status: int = 200) -> bool:
         found = self._files.get(name)
