@@ -27,9 +27,9 @@
   function renderTiles(totals) {
     document.getElementById("tiles").replaceChildren(
       tile("calls / s", number(totals.calls_per_s), `${totals.calls} in the window`),
-      tile("error rate", percent(totals.error_ratio), Object.keys(totals.errors_per_s).join(", "), totals.error_ratio > 0.05),
+      tile("error rate", percent(totals.error_ratio), `${Math.round(totals.error_ratio * totals.calls)} failed calls`, totals.error_ratio > 0.05),
       tile("call duration p50", seconds(totals.duration_p50_s), `p95 ${seconds(totals.duration_p95_s)}`),
-      tile("time to first chunk p50", seconds(totals.ttft_p50_s), `p95 ${seconds(totals.ttft_p95_s)}`),
+      tile("TTFT p50 (first chunk)", seconds(totals.ttft_p50_s), `p95 ${seconds(totals.ttft_p95_s)}`),
       tile("input tokens / s", number(totals.input_tokens_per_s, 0), `output ${number(totals.output_tokens_per_s, 0)} / s`),
       tile("cost / hour", money(totals.cost_per_hour), totals.cost_per_hour === null ? "no priced model" : "priced models"),
       tile("active requests", number(totals.active, 0), "in flight now"),
@@ -156,9 +156,9 @@
           "data-trace-id": s.trace_id,
           "data-span-id": s.span_id,
         },
-        svg("title", { text: `${s.model}: ${seconds(s.value_s)} at ${clock(s.time_s)}. Click to open the trace.` }),
+        svg("title", { text: `${s.model}: ${seconds(s.value_s)} at ${clock(s.time_s)}${data.traces ? ". Click to open the trace." : ""}` }),
       );
-      dot.addEventListener("click", () => window.location.assign(`/traces/${s.trace_id}#span-${s.span_id}`));
+      if (data.traces) dot.addEventListener("click", () => window.location.assign(`/traces/${s.trace_id}#span-${s.span_id}`));
       chart.append(dot);
     }
     chart.addEventListener("mouseenter", () => (hoveringChart = true));
