@@ -148,3 +148,30 @@ def test_overview_dot_opens_its_trace(browser: Any, demo: str, tmp_path: Path) -
     assert errors == [], errors
     assert foreign == [], foreign
     print(f"screenshots: {artifacts}")
+
+
+def test_recorded_values_are_shown_as_text_never_run(browser: Any, tmp_path: Path) -> None:
+    """A tool name (any recorded value) holding markup appears verbatim on the trace page; no script runs."""
+    from bridge_helpers import configured, ids, streamed_call
+
+    import llmtel
+
+    payload = '<img src=x onerror="document.title=\'pwned\'"><script>document.title="pwned"</script>'
+    with configured() as telemetry:
+        with llmtel.agent("support"):
+            with llmtel.tool(payload):
+                pass
+            call = streamed_call()
+        trace_id, _ = ids(call)
+        page = browser.new_page()
+        errors, foreign = _watch(page, telemetry.endpoint_url)
+        page.goto(f"{telemetry.endpoint_url}/traces/{trace_id}")
+        row = page.locator(".wf-row", has_text="execute_tool")
+        row.wait_for(timeout=10_000)
+        assert payload in row.locator(".wf-name").inner_text()
+        row.click()
+        assert payload in page.locator("#attributes").inner_text()
+        assert page.title() != "pwned" and page.locator("#waterfall img, #attributes img").count() == 0
+        page.screenshot(path=str(_artifact_dir(tmp_path) / "markup-as-text.png"))
+        page.close()
+    assert errors == [] and foreign == [], (errors, foreign)
