@@ -9,6 +9,8 @@ instrument names and bucket advice, so only the recording code differs.
 
 from __future__ import annotations
 
+import threading
+import urllib.request
 from collections.abc import Callable
 from time import perf_counter
 from typing import Any
@@ -215,6 +217,76 @@ def prometheus_client_case(chunks: list[object] | None, *, bound: bool) -> Calla
 SCENARIOS: dict[str, int | None] = {"non-streaming": None, "stream 8 chunks": 8, "stream 128 chunks": 128}
 
 
+class LivePage:
+    """A browser tab on the endpoint's live page: GETs ``/api/overview`` every ``interval`` s while open.
+
+    ``interval`` None means the tab is closed. The page's numbers are computed in the endpoint
+    thread when asked; this measures whether that shows up in ``llm_call``'s cost per call.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.interval: float | None = None
+        self.requests = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="bench-live-page", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            interval = self.interval
+            if interval is None:
+                self._stop.wait(0.005)
+                continue
+            with urllib.request.urlopen(self.url, timeout=10) as response:
+                response.read()
+            self.requests += 1
+            self._stop.wait(interval)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def with_page(op: Callable[[], None], page: LivePage, interval: float | None) -> Callable[[], None]:
+    """``op`` while the page is open with that refresh ``interval`` (None: closed)."""
+
+    def run() -> None:
+        page.interval = interval
+        op()
+
+    return run
+
+
+def live_page(telemetry: llmtel.Telemetry, *, quick: bool) -> list[Result]:
+    """llm_call with the live page closed, open at its real 2 s refresh, and polled 20x faster (stress)."""
+    page = LivePage(f"{telemetry.endpoint_url}/api/overview")
+    op = llmtel_case([object() for _ in range(8)])
+    try:
+        cases = [
+            ("llmtel.llm_call, page closed", with_page(op, page, None)),
+            ("llmtel.llm_call, page open (refresh every 2 s)", with_page(op, page, 2.0)),
+            ("llmtel.llm_call, page open (refresh every 0.1 s)", with_page(op, page, 0.1)),
+        ]
+        results = interleaved(
+            "record: stream 8 chunks, live page",
+            cases,
+            rounds=5 if quick else 31,
+            inner=60 if quick else 2000,
+            baseline="llmtel.llm_call, page closed",
+        )
+    finally:
+        page.close()
+    request = Result("live page", "GET /api/overview (HTTP, computed on request)", unit="ms")
+    url = f"{telemetry.endpoint_url}/api/overview"
+    for _ in range(5 if quick else 31):
+        start = perf_counter()
+        with urllib.request.urlopen(url, timeout=10) as response:
+            response.read()
+        request.samples.append(perf_counter() - start)
+    return [*results, request]
+
+
 def run(telemetry: llmtel.Telemetry, *, quick: bool) -> list[Result]:
     """Time every case of every scenario; ratios are against the raw SDK with a span."""
     results: list[Result] = []
@@ -234,4 +306,5 @@ def run(telemetry: llmtel.Telemetry, *, quick: bool) -> list[Result]:
         results += interleaved(
             f"record: {scenario}", cases, rounds=rounds, inner=inner, baseline="raw SDK, span + metrics"
         )
+    results += live_page(telemetry, quick=quick)
     return results
