@@ -17,6 +17,7 @@ from typing import Any
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
+import llmtel
 from benchmarks.harness import Result, interleaved
 from llmtel._internal.spanmetrics import GenAISpanMetrics
 
@@ -72,6 +73,16 @@ def _span_case(provider: TracerProvider, genai: bool) -> Callable[[], None]:
     return op_http
 
 
+def _llm_call() -> None:
+    """The same call recorded by llmtel's own API instead (its span and metrics), for scale."""
+    with llmtel.llm_call(
+        provider="anthropic", model="claude-sonnet-4-5", server_address="api.anthropic.com", server_port=443
+    ) as call:
+        call.mark_first_token()
+        call.set_response_model("claude-sonnet-4-5-20250929")
+        call.set_usage(input_tokens=1200, output_tokens=300, cache_read_input_tokens=200)
+
+
 def _ended(genai: bool) -> Any:
     """One ended span (its ReadableSpan, as on_end gets it)."""
     tracer = TracerProvider().get_tracer("com.anthropic.sdk.python")
@@ -99,6 +110,7 @@ def run(*, quick: bool) -> list[Result]:
                 ("span, no processor", _span_case(bare, genai)),
                 ("span + GenAISpanMetrics", _span_case(derived, genai)),
                 ("GenAISpanMetrics.on_end alone", lambda ended=ended: processor.on_end(ended)),
+                *([("llmtel.llm_call, same call", _llm_call)] if genai else []),
             ],
             rounds=rounds,
             inner=inner,

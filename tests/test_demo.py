@@ -16,6 +16,13 @@ from realservers import free_port
 
 from llmtel.cli import main
 
+try:  # the genai-sources extra: the demo then also runs the Anthropic SDK over a fake transport
+    import anthropic  # noqa: F401
+
+    SDK_MODEL = 'gen_ai_request_model="claude-haiku-4-5"'
+except ImportError:
+    SDK_MODEL = ""
+
 
 def test_demo_serves_metrics_with_exemplars_that_resolve_to_traces() -> None:
     port = free_port()
@@ -36,7 +43,8 @@ def test_demo_serves_metrics_with_exemplars_that_resolve_to_traces() -> None:
                 body = urllib.request.urlopen(request, timeout=5).read().decode()
             except OSError:
                 continue
-            if re.search(r"gen_ai_client_operation_time_to_first_chunk_seconds_bucket\{[^}]*\} \d+(\.\d+)? # \{", body):
+            ttfc_exemplar = r"gen_ai_client_operation_time_to_first_chunk_seconds_bucket\{[^}]*\} \d+(\.\d+)? # \{"
+            if re.search(ttfc_exemplar, body) and SDK_MODEL in body:
                 break
         families = {f.name: f for f in text_string_to_metric_families(body)}
         for name in (
@@ -48,6 +56,14 @@ def test_demo_serves_metrics_with_exemplars_that_resolve_to_traces() -> None:
             "llmtel_gen_ai_client_cost_USD",
         ):
             assert name in families, name
+        if SDK_MODEL:  # the Anthropic SDK's own spans, turned into llmtel's call metrics with their exemplars
+            sdk = [
+                s
+                for s in families["gen_ai_client_operation_duration_seconds"].samples
+                if s.labels.get("gen_ai_request_model") == "claude-haiku-4-5"
+            ]
+            assert {s.labels.get("gen_ai_provider_name") for s in sdk} == {"anthropic"}
+            assert any(s.labels.get("gen_ai_response_model") == "claude-haiku-4-5-20251001" for s in sdk)
         exemplars = [
             s.exemplar
             for s in families["gen_ai_client_operation_time_to_first_chunk_seconds"].samples

@@ -3,12 +3,16 @@
 Several workers run agent turns: a cache look-up, a queue wait, a retrieval
 with relevance judgements, a tool call and a streamed chat completion with
 realistic time to first token and inter-chunk gaps, plus occasional rate
-limits, timeouts and circuit-breaker trips. Nothing leaves the machine.
+limits, timeouts and circuit-breaker trips. When the Anthropic SDK is installed,
+some turns also classify the request with it, over an in-memory transport: the
+SDK's own spans become llmtel metrics (docs/genai-spans.md). Nothing leaves the
+machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import signal
 import sys
@@ -28,7 +32,10 @@ MODELS = {
 PRICES = {
     "gpt-4o-mini": {"input": 0.15, "output": 0.60, "cache_read": 0.075},
     "claude-3-5-haiku": {"input": 0.80, "output": 4.00, "cache_read": 0.08},
+    "claude-haiku-4-5": {"input": 1.00, "output": 5.00, "cache_read": 0.10, "cache_creation": 1.25},
 }
+#: The model the Anthropic SDK step asks (its spans, not llm_call, give its metrics).
+SDK_MODEL = "claude-haiku-4-5"
 
 
 class RateLimitError(Exception):
@@ -54,7 +61,49 @@ def _stream(ttft: float, gap: float, chunks: int, speed: float) -> Iterator[str]
         yield f"token{i} "
 
 
-def _turn(rng: random.Random, stats: Stats, speed: float) -> None:
+def anthropic_client(speed: float) -> Any:
+    """The real Anthropic SDK over an in-memory transport (canned answers), or None when not installed."""
+    try:
+        import anthropic
+        import httpx2
+    except ImportError:
+        return None
+    rng = random.Random(7)
+
+    def answer(request: Any) -> Any:
+        body = json.loads(request.content)
+        time.sleep(rng.lognormvariate(0, 0.3) * 0.3 / speed)
+        if rng.random() < 0.03:
+            error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+            return httpx2.Response(529, json=error)
+        message = {
+            "id": f"msg_{rng.randrange(1 << 32):08x}",
+            "type": "message",
+            "role": "assistant",
+            "model": f"{body['model']}-20251001",
+            "content": [{"type": "text", "text": "refund"}],
+            "stop_reason": "end_turn",
+            "usage": {"input_tokens": rng.randint(50, 400), "output_tokens": rng.randint(1, 8)},
+        }
+        return httpx2.Response(200, json=message)
+
+    client = httpx2.Client(transport=httpx2.MockTransport(answer))
+    return anthropic.Anthropic(api_key="demo", http_client=client, max_retries=0)
+
+
+def _classify(client: Any) -> None:
+    """One Anthropic SDK call: no llmtel code around it, its own span is what llmtel reads."""
+    import anthropic
+
+    try:
+        client.messages.create(
+            model=SDK_MODEL, max_tokens=8, messages=[{"role": "user", "content": "Classify: where is my order?"}]
+        )
+    except anthropic.APIStatusError:  # the simulated 529s: the SDK's span records error.type
+        pass
+
+
+def _turn(rng: random.Random, stats: Stats, speed: float, sdk: Any = None) -> None:
     model = rng.choice(list(MODELS))
     provider, ttft_median, gap = MODELS[model]
     with llmtel.agent("support-agent"):
@@ -71,6 +120,8 @@ def _turn(rng: random.Random, stats: Stats, speed: float) -> None:
             found.record_relevance(rng.choice([[1], [2, 4], [], [3], [1, 2]]))
         with llmtel.tool("lookup_order"):
             time.sleep(rng.uniform(0.002, 0.03) / speed)
+        if sdk is not None and rng.random() < 0.3:
+            _classify(sdk)
         try:
             with llmtel.llm_call(provider=provider, model=model, stream=True) as call:
                 roll = rng.random()
@@ -105,9 +156,10 @@ def _turn(rng: random.Random, stats: Stats, speed: float) -> None:
 
 def _worker(seed: int, stop: threading.Event, stats: Stats, speed: float) -> None:
     rng = random.Random(seed)
+    sdk = anthropic_client(speed)
     with llmtel.session("chat"):
         while not stop.is_set():
-            _turn(rng, stats, speed)
+            _turn(rng, stats, speed, sdk)
 
 
 def _breaker(stop: threading.Event) -> None:
@@ -183,6 +235,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"  health:   {base}/health", flush=True)
     print(f"  traces:   {base}/traces  and  {base}/traces/<trace_id>", flush=True)
+    if anthropic_client(args.speed) is not None:
+        print(f"  also:     the Anthropic SDK's own spans ({SDK_MODEL}, fake transport) → llmtel metrics", flush=True)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
