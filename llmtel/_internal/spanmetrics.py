@@ -235,9 +235,9 @@ class GenAISpanMetrics(SpanProcessor):
         enclosing = open_calls.get(parent.span_id) if parent is not None and open_calls else None
         scope = span.instrumentation_scope
         llmtel = scope is not None and scope.name == _state.SCOPE
-        if (llmtel and span.kind is SpanKind.CLIENT) or (
-            not llmtel and operation_of(_attributes(span)) in CALL_OPERATIONS
-        ):
+        # llmtel's client-role llm_call records the gen_ai.client.* of what runs inside it; its
+        # retrieval (also CLIENT), tool, agent and server-role spans do not.
+        if operation_of(_attributes(span)) in CALL_OPERATIONS and (not llmtel or span.kind is SpanKind.CLIENT):
             call = _Call(span.context.span_id, enclosing, llmtel)
         elif enclosing is not None:
             call = enclosing

@@ -389,3 +389,13 @@ def test_an_outer_call_span_that_says_so_only_at_its_end_is_not_counted(capture:
             outer.set_attributes({"gen_ai.operation.name": "chat", "gen_ai.request.model": "outer"})
     assert _count(capture) == 2
     assert capture.count(DURATION, {"gen_ai.request.model": "claude-test"}) == 2
+
+
+def test_calls_inside_llmtel_retrieval_tool_agent_or_server_spans_are_counted(capture: Capture) -> None:
+    with llmtel.retrieval(data_source="docs"):
+        _sdk_chat(_tracer(capture, ANTHROPIC_SDK))  # e.g. an embeddings or rerank call inside the retrieval
+    with llmtel.agent("planner"), llmtel.tool("search"):
+        _sdk_chat(_tracer(capture, ANTHROPIC_SDK))
+    with llmtel.llm_call(provider="vllm", model="served", role="server"):
+        _sdk_chat(_tracer(capture, ANTHROPIC_SDK))  # a server handler calling a provider: a client call
+    assert capture.count(DURATION, {"gen_ai.provider.name": "anthropic"}) == 3
