@@ -25,7 +25,9 @@ from opentelemetry.semconv._incubating.attributes import hw_attributes as _hw
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _gm
 from opentelemetry.semconv._incubating.metrics import hw_metrics as _hwm
 from opentelemetry.semconv._incubating.metrics import process_metrics as _pm
+from opentelemetry.semconv.attributes import http_attributes as _http
 from opentelemetry.semconv.attributes import service_attributes as _svc
+from opentelemetry.semconv.metrics import http_metrics as _httpm
 
 from llmtel import semconv
 from llmtel._internal.naming import prometheus_label, prometheus_name, prometheus_series
@@ -49,10 +51,11 @@ __all__ = [
 #: ("prometheus"), or pushed through an OpenTelemetry Collector ("otlp-collector").
 FLAVORS: Final = ("prometheus", "otlp-collector")
 #: Dashboard rows, in order (the registry's ``group`` values).
-GROUPS: Final = ("llm", "server", "tool", "agent", "retrieval", "runtime", "gpu", "process", "self")
+GROUPS: Final = ("llm", "server", "http", "tool", "agent", "retrieval", "runtime", "gpu", "process", "self")
 _GROUP_TITLES: Final = {
     "llm": "LLM calls (client)",
     "server": "Model server",
+    "http": "HTTP server",
     "tool": "Tools",
     "agent": "Agents",
     "retrieval": "Retrieval (RAG)",
@@ -67,6 +70,19 @@ SERVICE_LABEL: Final = prometheus_label(_svc.SERVICE_NAME)
 QUANTILES: Final = (0.5, 0.95, 0.99)
 _GAUGES: Final = (Kind.GAUGE, Kind.OBSERVABLE_GAUGE)
 _COUNTERS: Final = (Kind.COUNTER, Kind.OBSERVABLE_COUNTER)
+
+
+#: An instrument llmtel never creates but draws (and alerts on) when the app runs it: the HTTP server
+#: duration of the contrib HTTP instrumentations under the stable conventions
+#: (OTEL_SEMCONV_STABILITY_OPT_IN=http; docs/middleware.md). Kept out of the registry for that reason.
+HTTP_SERVER_DURATION: Final = InstrumentSpec(
+    _httpm.HTTP_SERVER_REQUEST_DURATION, Kind.HISTOGRAM, "s",
+    "Duration of HTTP server requests, recorded by the contrib HTTP instrumentations (FastAPI, Flask, ...).",
+    frozenset({_http.HTTP_REQUEST_METHOD, _http.HTTP_ROUTE, _http.HTTP_RESPONSE_STATUS_CODE, semconv.ERROR_TYPE}),
+    (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0), "http", upstream=True,
+)  # fmt: skip
+#: Instruments of other instrumentations the dashboard and rules read (see HTTP_SERVER_DURATION).
+COMPANIONS: Final = (HTTP_SERVER_DURATION,)
 
 
 def instrument(name: str) -> InstrumentSpec | None:
@@ -647,9 +663,42 @@ def _curated(q: Query) -> list[Panel]:
     return out
 
 
+def _http_panels(q: Query) -> list[Panel]:
+    """The HTTP server row: rate, latency and 5xx share of the contrib HTTP instrumentations' requests."""
+    d, n = HTTP_SERVER_DURATION, q.names
+    route, status = label(_http.HTTP_ROUTE), label(_http.HTTP_RESPONSE_STATUS_CODE)
+    failed = f'{status}=~"5.."'
+    return [
+        Panel(
+            "HTTP requests by route and status",
+            "http",
+            (Target(f"sum by ({route}, {status}) ({q.rate(n.count(d), d)})", "{{" + route + "}} {{" + status + "}}"),),
+            (d,),
+            "reqps",
+            "HTTP server requests per second (contrib instrumentations, OTEL_SEMCONV_STABILITY_OPT_IN=http).",
+        ),
+        Panel(
+            "HTTP latency p95 by route",
+            "http",
+            (Target(q.quantile(0.95, d, [route]), "p95 {{" + route + "}}", exemplar=True),),
+            (d,),
+            "s",
+            d.description,
+        ),
+        Panel(
+            "HTTP 5xx share",
+            "http",
+            (Target(f"sum ({q.rate(n.count(d), d, failed)}) / sum ({q.rate(n.count(d), d)})", "5xx"),),
+            (d,),
+            "percentunit",
+            "Share of HTTP server requests answered with a 5xx status.",
+        ),
+    ]
+
+
 def build_panels(q: Query) -> list[Panel]:
     """Curated panels plus a generic panel for every registry instrument no curated panel reads."""
-    panels = _curated(q)
+    panels = _curated(q) + _http_panels(q)
     covered = {s.name for p in panels for s in p.instruments}
     for spec in semconv.INSTRUMENTS:
         if spec.name not in covered:

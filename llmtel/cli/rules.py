@@ -37,6 +37,7 @@ from opentelemetry.semconv._incubating.metrics import hw_metrics as _hwm
 from llmtel import semconv
 from llmtel.cli import write_output
 from llmtel.cli.dashboards import (
+    HTTP_SERVER_DURATION,
     PromNames,
     Query,
     _main_keys,
@@ -516,6 +517,42 @@ def saturation_rules(names: PromNames, limits: Saturation) -> list[dict[str, Any
     return rules
 
 
+#: Default of ``--http-5xx-ratio``.
+HTTP_5XX_RATIO: Final = 0.05
+
+
+def http_rules(names: PromNames, max_5xx_ratio: float = HTTP_5XX_RATIO) -> list[dict[str, Any]]:
+    """Rate and p95 per route, and a 5xx alert, on the contrib HTTP instrumentations' server duration.
+
+    The series exist only when the app runs one with ``OTEL_SEMCONV_STABILITY_OPT_IN=http``
+    (docs/middleware.md); otherwise these rules record nothing and the alert stays silent.
+    """
+    d = HTTP_SERVER_DURATION
+    q = Query(names, dashboard=False)
+    route = label("http.route")
+    status = label("http.response.status_code")
+    count = names.count(d)
+    base = names.base(d)
+    errors = f'sum by (job) (rate({count}{{{status}=~"5.."}}[5m]))'
+    return [
+        {"record": f"job_{route}:{base}:p95_rate5m", "expr": q.quantile(0.95, d, ["job", route], window="5m")},
+        {
+            "record": f"job_{route}_{status}:{count}:rate5m",
+            "expr": f"sum by (job, {route}, {status}) (rate({count}[5m]))",
+        },
+        {
+            "alert": f"{ALERT_PREFIX}HTTPServerErrors",
+            "expr": f"{errors}\n  / sum by (job) (rate({count}[5m])) > {max_5xx_ratio:g}",
+            "for": "10m",
+            "labels": {"severity": "ticket"},
+            "annotations": {
+                "summary": "More than "
+                f"{max_5xx_ratio:.0%} of the HTTP requests of {{{{ $labels.job }}}} fail with a 5xx status.",
+            },
+        },
+    ]
+
+
 def build_rules(
     *,
     naming: str = "prometheus",
@@ -524,6 +561,7 @@ def build_rules(
     slos: Sequence[Slo] = (),
     cost: CostBudget | None = None,
     saturation: Saturation | None = None,
+    http_5xx_ratio: float = HTTP_5XX_RATIO,
 ) -> dict[str, Any]:
     """The rule file (``{"groups": [...]}``) as plain data."""
     names = PromNames(naming, latest)
@@ -533,6 +571,7 @@ def build_rules(
         groups.append({"name": "llmtel-cost", "rules": budget})
     symptoms = symptom_rules(names, job) + saturation_rules(names, saturation or Saturation())
     groups.append({"name": "llmtel-symptoms", "rules": symptoms})
+    groups.append({"name": "llmtel-http", "rules": http_rules(names, http_5xx_ratio)})
     return {"groups": groups}
 
 
@@ -754,6 +793,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help=f"p95 queue wait (llmtel.queue.wait) above this for 10 minutes (default {Saturation.queue_wait_p95:g})",
     )
+    parser.add_argument(
+        "--http-5xx-ratio",
+        type=_fraction,
+        default=HTTP_5XX_RATIO,
+        metavar="FRACTION",
+        help=f"alert when more than this share of a job's HTTP requests fail with 5xx for 10 minutes "
+        f"(contrib HTTP instrumentations; default {HTTP_5XX_RATIO:g})",
+    )
     parser.add_argument("--name", default="llmtel", help="PrometheusRule metadata.name (default: llmtel)")
     parser.add_argument("--namespace", help="PrometheusRule metadata.namespace")
     parser.add_argument(
@@ -795,7 +842,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     saturation = Saturation(args.gpu_utilization_threshold, args.gpu_memory_threshold, args.queue_wait_p95)
     rules = build_rules(
-        naming=args.naming, latest=args.semconv_latest, job=args.job, slos=slos, cost=cost, saturation=saturation
+        naming=args.naming,
+        latest=args.semconv_latest,
+        job=args.job,
+        slos=slos,
+        cost=cost,
+        saturation=saturation,
+        http_5xx_ratio=args.http_5xx_ratio,
     )
     text = render(
         rules,

@@ -22,9 +22,10 @@ from llmtel.semconv import InstrumentSpec, Kind
 
 
 def allowed_names(latest: bool = False) -> set[str]:
-    """Every sample name llmtel._internal.naming gives the registry, plus the exporter's target_info."""
+    """Every sample name llmtel._internal.naming gives the registry and the companion instruments
+    (contrib's HTTP server duration), plus the exporter's target_info."""
     out = {"target_info"}
-    for spec in semconv.INSTRUMENTS:
+    for spec in (*semconv.INSTRUMENTS, *dashboards.COMPANIONS):
         out.update(naming.prometheus_series(spec, latest=latest))
     return out
 
@@ -136,6 +137,9 @@ def test_issue_panels_are_present_for_the_current_registry() -> None:
         "GPU energy per output token",
         "Process CPU utilization",
         "Process memory (RSS)",
+        "HTTP requests by route and status",
+        "HTTP latency p95 by route",
+        "HTTP 5xx share",
     }
     assert expected <= titles, expected - titles
 

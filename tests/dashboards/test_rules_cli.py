@@ -41,6 +41,7 @@ def _parse(*argv: str) -> argparse.Namespace:
         (["--cost-budget-daily", "-5"], "argument --cost-budget-daily: must be a positive amount of US dollars"),
         (["--cost-by", "ten ant"], "argument --cost-by: expected an attribute key"),
         (["--gpu-utilization-threshold", "95"], "argument --gpu-utilization-threshold: must be a fraction in (0, 1]"),
+        (["--http-5xx-ratio", "5"], "argument --http-5xx-ratio: must be a fraction in (0, 1]"),
     ],
 )
 def test_bad_values_are_refused_with_a_clear_message(

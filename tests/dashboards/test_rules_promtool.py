@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from llmtel.cli import rules as rules_mod
-from llmtel.cli.dashboards import PromNames, instrument, label, le_matcher
+from llmtel.cli.dashboards import HTTP_SERVER_DURATION, PromNames, instrument, label, le_matcher
 from llmtel.semconv import ERROR_TYPE, EXPORTER_NAME, QUEUE_NAME, REASON, SELF_PROBLEM
 
 PROMTOOL = shutil.which("promtool")
@@ -161,6 +161,18 @@ def _cases(names: PromNames) -> list[Case]:
         *_latency_cases(names),
         *_cost_cases(names),
         *_saturation_cases(names),
+        *_http_cases(names),
+    ]
+
+
+def _http_cases(names: PromNames) -> list[Case]:
+    """contrib's HTTP server duration: 10% of requests answered 500 fires, 1% does not."""
+    count = names.count(HTTP_SERVER_DURATION)
+    ok = f'{count}{{job="{JOB}", instance="a:1", http_route="/chat", http_response_status_code="200"}}'
+    bad = f'{count}{{job="{JOB}", instance="b:1", http_route="/chat", http_response_status_code="500"}}'
+    return [
+        Case("http-5xx", {ok: "0+90x30", bad: "0+10x30"}, "20m", {"LLMTelHTTPServerErrors": [{"job": JOB}]}),
+        Case("http-5xx-good", {ok: "0+99x30", bad: "0+1x30"}, "20m"),
     ]
 
 
