@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover - the eager view for type checkers and IDE
         retrieval,
         tool,
     )
+    from llmtel._internal.capture import CaptureMode
     from llmtel._internal.dimensions import attributes
     from llmtel._internal.errors import ConfigurationError
     from llmtel._internal.pricing import Price, PriceTable
@@ -40,7 +41,6 @@ if TYPE_CHECKING:  # pragma: no cover - the eager view for type checkers and IDE
         session,
         set_circuit_breaker_state,
     )
-    from llmtel.config.options import CaptureMode
     from llmtel.config.setup import Telemetry, configure, current, force_flush, get_meter, shutdown
     from llmtel.readers.prometheus import PrometheusBridgeReader
 
@@ -66,7 +66,7 @@ _EXPORTS: dict[str, str] = {
     "record_duration": "llmtel._internal.runtime",
     "session": "llmtel._internal.runtime",
     "set_circuit_breaker_state": "llmtel._internal.runtime",
-    "CaptureMode": "llmtel.config.options",
+    "CaptureMode": "llmtel._internal.capture",
     "Telemetry": "llmtel.config.setup",
     "configure": "llmtel.config.setup",
     "current": "llmtel.config.setup",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -11,8 +10,6 @@ from typing import Any
 import pytest
 
 import llmtel
-
-os.environ.setdefault("LLMTEL_RAISE_INTERNAL_ERRORS", "1")
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import socket
@@ -17,7 +18,9 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, V
 
 import llmtel
 from llmtel import ConfigurationError
-from llmtel.config.options import OPTIONS, CaptureMode, resolve
+from llmtel.config.options import OPTIONS
+from llmtel.config.settings import GROUPS, Settings, resolve
+from llmtel.instrumentation import CaptureMode
 from llmtel.testing import Capture
 
 
@@ -34,20 +37,20 @@ def test_argument_beats_environment_beats_default(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("OTEL_SERVICE_NAME", "from-env")
     monkeypatch.setenv("OTEL_EXPORTER_PROMETHEUS_PORT", "9999")
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", "otlp, llmtel_prometheus")
-    opts = resolve({"service_name": "from-arg"})
-    assert opts["service_name"] == "from-arg"
-    assert opts["prometheus_port"] == 9999
-    assert opts["metrics_exporter"] == ["otlp", "llmtel_prometheus"]
-    assert opts["prometheus_host"] == "127.0.0.1"  # default
+    settings = resolve({"service_name": "from-arg"})
+    assert settings.resource.service_name == "from-arg"
+    assert settings.endpoint.port == 9999
+    assert settings.export.metrics_exporters == ("otlp", "llmtel_prometheus")
+    assert settings.endpoint.host == "127.0.0.1"  # default
 
 
 def test_content_capture_falls_back_to_the_standard_genai_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert resolve({})["capture_content"] is CaptureMode.NO_CONTENT  # off by default
+    assert resolve({}).content.capture is CaptureMode.NO_CONTENT  # off by default
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
-    assert resolve({})["capture_content"] is CaptureMode.SPAN_AND_EVENT
+    assert resolve({}).content.capture is CaptureMode.SPAN_AND_EVENT
     monkeypatch.setenv("LLMTEL_CAPTURE_CONTENT", "false")  # llmtel's own variable wins
-    assert resolve({})["capture_content"] is CaptureMode.NO_CONTENT
-    assert resolve({"capture_content": True})["capture_content"] is CaptureMode.SPAN_AND_EVENT
+    assert resolve({}).content.capture is CaptureMode.NO_CONTENT
+    assert resolve({"capture_content": True}).content.capture is CaptureMode.SPAN_AND_EVENT
 
 
 @pytest.mark.parametrize(
@@ -70,13 +73,13 @@ def test_every_documented_capture_value_maps_to_a_mode(
     raw: str, mode: CaptureMode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raw)
-    assert resolve({})["capture_content"] is mode
+    assert resolve({}).content.capture is mode
     monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
     monkeypatch.setenv("LLMTEL_CAPTURE_CONTENT", raw)
-    assert resolve({})["capture_content"] is mode
+    assert resolve({}).content.capture is mode
     monkeypatch.delenv("LLMTEL_CAPTURE_CONTENT")
-    assert resolve({"capture_content": raw})["capture_content"] is mode  # the argument takes the same values
-    assert resolve({"capture_content": mode})["capture_content"] is mode
+    assert resolve({"capture_content": raw}).content.capture is mode  # the argument takes the same values
+    assert resolve({"capture_content": mode}).content.capture is mode
 
 
 def test_capture_mode_says_where_content_goes() -> None:
@@ -115,13 +118,68 @@ def test_configure_accepts_upstream_capture_modes(
     llmtel.shutdown()
     cap = Capture(logs_exporter="console")
     try:
-        assert cap.telemetry.options["capture_content"] is CaptureMode.parse(raw)
+        assert cap.telemetry.settings.content.capture is CaptureMode.parse(raw)
         assert (cap.telemetry.logger_provider is not None) is logger_provider  # events need one
         with llmtel.llm_call(provider="openai", model="m") as call:
             call.set_content(input_messages=[{"role": "user", "parts": []}])
         assert ("gen_ai.input.messages" in cap.spans()[0].attributes) is on_span
     finally:
         cap.close()
+
+
+def test_every_option_lands_in_exactly_one_typed_setting() -> None:
+    settings = resolve({}, environ={})
+    assert isinstance(settings, Settings)
+    paths = [option.setting for option in OPTIONS]
+    assert len(paths) == len(set(paths))
+    declared = {"disabled"} | {f"{group}.{name}" for group, cls in GROUPS.items() for name in cls.__dataclass_fields__}
+    assert set(paths) == declared
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.endpoint.port = 1  # type: ignore[misc]
+
+
+# The same bad value gives the same complaint whether it came as an argument or a variable.
+BAD_VALUES = [
+    ("prometheus_port", "OTEL_EXPORTER_PROMETHEUS_PORT", "abc", "expected an integer"),
+    ("prometheus_port", "OTEL_EXPORTER_PROMETHEUS_PORT", "70000", "from 0 to 65535"),
+    ("prometheus_port", "OTEL_EXPORTER_PROMETHEUS_PORT", "-1", "from 0 to 65535"),
+    ("cardinality_limit", "LLMTEL_CARDINALITY_LIMIT", "0", "positive integer"),
+    ("traces_sampler_arg", "OTEL_TRACES_SAMPLER_ARG", "5", "ratio from 0 to 1"),
+    ("metric_export_interval", "OTEL_METRIC_EXPORT_INTERVAL", "abc", "expected a number"),
+    ("export_timeout", "LLMTEL_EXPORT_TIMEOUT", "-1", "positive number of seconds"),
+    ("shutdown_timeout", "LLMTEL_SHUTDOWN_TIMEOUT", "-1", "positive number of seconds"),
+    ("max_attribute_length", "LLMTEL_MAX_ATTRIBUTE_LENGTH", "-1", "positive integer"),
+    ("prometheus_workers", "LLMTEL_PROMETHEUS_WORKERS", "0", "positive integer"),
+    ("exemplar_filter", "OTEL_METRICS_EXEMPLAR_FILTER", "sometimes", "expected one of"),
+    ("prometheus_basic_auth", "LLMTEL_PROMETHEUS_BASIC_AUTH", "nocolon", "user:password"),
+]
+
+
+@pytest.mark.parametrize(("keyword", "variable", "raw", "reason"), BAD_VALUES)
+def test_arguments_and_variables_are_validated_alike(
+    monkeypatch: pytest.MonkeyPatch, keyword: str, variable: str, raw: str, reason: str
+) -> None:
+    with pytest.raises(llmtel.ConfigurationError) as from_env:
+        resolve({}, environ={variable: raw})
+    typed = int(raw) if raw.lstrip("-").isdigit() else raw
+    with pytest.raises(llmtel.ConfigurationError) as from_argument:
+        resolve({keyword: typed}, environ={})
+    for error in (from_env.value, from_argument.value):
+        assert keyword in str(error) and reason in str(error)
+    assert str(from_env.value).split(" is not valid ")[1] == str(from_argument.value).split(" is not valid ")[1]
+
+
+def test_a_comma_string_argument_works_like_the_variable() -> None:
+    from_argument = resolve({"prometheus_resource_labels": "service.name, deployment.*"}, environ={})
+    from_env = resolve({}, environ={"LLMTEL_PROMETHEUS_RESOURCE_LABELS": "service.name, deployment.*"})
+    assert (
+        from_argument.endpoint.resource_labels
+        == from_env.endpoint.resource_labels
+        == (
+            "service.name",
+            "deployment.*",
+        )
+    )
 
 
 def test_every_option_has_one_name_and_a_meaning() -> None:
@@ -140,7 +198,8 @@ def test_every_option_has_one_name_and_a_meaning() -> None:
     ("kwargs", "message"),
     [
         ({"metrics_exporter": "nonexistent"}, "unknown exporter 'nonexistent'"),
-        ({"exemplar_filter": "sometimes"}, "exemplar_filter 'sometimes'"),
+        ({"exemplar_filter": "sometimes"}, "exemplar_filter='sometimes' is not valid for exemplar_filter"),
+        ({"propagators": "b3"}, "propagator 'b3' is not installed"),
         ({"traces_sampler": "maybe"}, "traces_sampler 'maybe'"),
         ({"bucket_boundaries": {"llmtel.no.such.metric": [1.0]}}, "not an llmtel instrument"),
         ({"cardinality_limits": {"gen_ai.client.operation.durations": 5}}, "not an llmtel instrument"),

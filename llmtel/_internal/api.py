@@ -16,6 +16,7 @@ import functools
 import inspect
 import math
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from time import perf_counter
 from types import TracebackType
 from typing import Any, TypeVar, overload
@@ -23,6 +24,7 @@ from typing import Any, TypeVar, overload
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from typing_extensions import Self
 
 from llmtel import semconv
 from llmtel._internal import errors as _errors
@@ -89,7 +91,7 @@ class _Operation:
                 attrs[key] = cleaned
         return attrs
 
-    def _begin(self) -> None:
+    def _begin(self, attach: bool = True) -> None:
         with _errors.guarded("resolve attributes"):
             block = block_attributes()
             if block:
@@ -103,7 +105,8 @@ class _Operation:
                     self._span_name(), kind=self._span_kind, attributes=self._span_attributes()
                 )
                 self._span = span
-                self._token = otel_context.attach(trace.set_span_in_context(span))
+                if attach:
+                    self._token = otel_context.attach(trace.set_span_in_context(span))
         self._start = perf_counter()
 
     def _end(self, exc: BaseException | None) -> None:
@@ -132,10 +135,8 @@ class _Operation:
                 span.end()
         if self._token is not None:
             token, self._token = self._token, None
-            try:
+            with _errors.guarded("context detach"):
                 otel_context.detach(token)  # type: ignore[arg-type]
-            except Exception as detach_error:
-                _errors.report("context detach", detach_error)
 
     def _with_error(self, attributes: dict[str, Any]) -> dict[str, Any]:
         """``attributes`` plus the opted-in dimensions, and ``error.type`` when the operation failed."""
@@ -149,28 +150,54 @@ class _Operation:
         """Mark the operation failed without an exception (e.g. a refusal)."""
         self.error_type = clean_str(error_type) or "_OTHER"
 
-    def __enter__(self: T) -> T:
-        self._begin()  # type: ignore[attr-defined]
+    # -- explicit lifecycle (what instrumentations call; ``with`` uses the same) ----------
+    def start(self, *, attach: bool = True) -> Self:
+        """Start the span and the clock; with ``attach`` (the default) make the span current.
+
+        Instrumentations whose call outlives the caller's frame (a stream returned to
+        the application) start with ``attach=False`` and make the span current only
+        around their own work with :meth:`activated`, so it never leaks into the
+        caller's context.
+        """
+        self._begin(attach)
         return self
+
+    def stop(self) -> None:
+        """Finish successfully: record the metrics, end the span. Only the first finish counts."""
+        self._end(None)
+
+    def fail(self, exc: BaseException) -> None:
+        """Finish with ``exc``: ``error.type``, an exception event and error status. Only the first finish counts."""
+        self._end(exc)
+
+    @contextmanager
+    def activated(self) -> Iterator[Self]:
+        """Make this call's span the current span for a block (for calls started with ``attach=False``)."""
+        span = self._span
+        if span is None:  # llmtel is off: keep the caller's own parent current
+            yield self
+            return
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            yield self
+        finally:
+            otel_context.detach(token)
+
+    def __enter__(self) -> Self:
+        return self.start()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._end(exc)
 
-    async def __aenter__(self: T) -> T:
-        self._begin()  # type: ignore[attr-defined]
-        return self
+    async def __aenter__(self) -> Self:
+        return self.start()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._end(exc)
-
-
-def _record_histogram(instrument: Any, value: float | None, attributes: dict[str, Any]) -> None:
-    if value is not None:
-        instrument.record(value, attributes)
 
 
 class LLMCall(_Operation):
@@ -240,8 +267,8 @@ class LLMCall(_Operation):
         attrs["gen_ai.request.stream"] = self.stream
         return self._extra_span_attributes(attrs)
 
-    def _begin(self) -> None:
-        super()._begin()
+    def _begin(self, attach: bool = True) -> None:
+        super()._begin(attach)
         if self._handles.enabled:
             with _errors.guarded("record active requests"):
                 self._active_attrs = {
@@ -451,7 +478,7 @@ class LLMCall(_Operation):
 
     def set_content(self, *, input_messages: Any = None, output_messages: Any = None) -> None:
         """Record prompt/completion content on the span — only when ``capture_content`` is on."""
-        if not self._handles.capture_content or self._span is None:
+        if not self._handles.capture_content.on_span or self._span is None:
             return
         import json
 

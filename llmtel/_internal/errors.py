@@ -2,25 +2,35 @@
 
 Record, collect and export paths must never raise into the host application.
 Every problem is counted in ``llmtel.sdk.problems`` (by kind) and logged once
-per kind, not once per call. Tests set ``LLMTEL_RAISE_INTERNAL_ERRORS=1`` (the
-shipped pytest plugin does) so genuine bugs are not hidden.
+per kind, not once per call. Under pytest (``PYTEST_CURRENT_TEST`` is set) the
+guards re-raise instead, so llmtel's own suite and the application's test suites
+see llmtel bugs; ``LLMTEL_RAISE_INTERNAL_ERRORS=1`` does the same anywhere, ``=0``
+keeps swallowing under pytest (for tests of the swallowing itself).
+
+This is the only module with a broad ``except`` that does not re-raise
+(``tests/architecture`` and ruff's BLE001 enforce it): everything else uses
+:func:`guarded` or :func:`guard`.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 from opentelemetry import metrics
+from typing_extensions import Self
 
 from llmtel import semconv
 from llmtel._internal import fastpath as _fastpath
 
 logger = logging.getLogger("llmtel")
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _lock = threading.Lock()
 _logged: set[str] = set()
@@ -47,7 +57,11 @@ def bind(meter: metrics.Meter | None) -> None:
 
 
 def _raise_internal() -> bool:
-    return os.environ.get("LLMTEL_RAISE_INTERNAL_ERRORS", "").lower() in ("1", "true", "yes")
+    """Re-raise instead of swallowing: asked for, or running under pytest and not told otherwise."""
+    flag = os.environ.get("LLMTEL_RAISE_INTERNAL_ERRORS", "").strip().lower()
+    if flag in ("0", "false", "no", "off"):
+        return False
+    return flag in ("1", "true", "yes", "on") or "PYTEST_CURRENT_TEST" in os.environ
 
 
 def report(problem: str, exc: BaseException | None = None, detail: str = "") -> None:
@@ -106,33 +120,62 @@ def reset() -> None:
         _logged.clear()
 
 
-@contextmanager
-def guarded(problem: str) -> Iterator[None]:
-    """Run a block whose failure must not reach the host application."""
-    try:
-        yield
-    except Exception as exc:
-        if _raise_internal():
-            raise
-        report(problem, exc)
+class guarded:
+    """Run a block whose failure must not reach the host application.
+
+    A swallowed exception is counted (``llmtel.sdk.problems`` by ``problem``, or
+    ``llmtel.sdk.export.failures`` by ``exporter``) and logged once per kind; the
+    block's ``failed`` / ``error`` tell the caller what happened::
+
+        with guarded("export", exporter="otlp") as block:
+            send(batch)
+        return FAILURE if block.failed else SUCCESS
+
+    ``expected=True`` marks failures the environment causes (a vendor API down, no
+    GPU driver): counted, but never re-raised under tests. Everything else is a
+    bug in llmtel and re-raises under pytest. A class, not a generator, because it
+    runs on record paths: entering and leaving costs a fraction of a microsecond.
+    """
+
+    __slots__ = ("error", "expected", "exporter", "problem")
+
+    def __init__(self, problem: str, *, expected: bool = False, exporter: str | None = None) -> None:
+        self.problem = problem
+        self.expected = expected or exporter is not None
+        self.exporter = exporter
+        self.error: Exception | None = None
+
+    @property
+    def failed(self) -> bool:
+        """True when the block raised and the exception was swallowed."""
+        return self.error is not None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if not isinstance(exc, Exception):  # no exception, or KeyboardInterrupt/SystemExit: let it go
+            return False
+        if not self.expected and _raise_internal():
+            return False
+        self.error = exc
+        if self.exporter is not None:
+            export_failed(self.exporter, exc)
+        else:
+            report(self.problem, exc)
+        return True
 
 
-def guard(problem: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator form of :func:`guarded`; the wrapped function returns None on failure."""
+def guard(problem: str, *, expected: bool = False) -> Callable[[Callable[P, R]], Callable[P, R | None]]:
+    """Decorator form of :class:`guarded`: the wrapped function returns None when it fails."""
 
-    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
+    def decorate(func: Callable[P, R]) -> Callable[P, R | None]:
+        @functools.wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | None:
+            with guarded(problem, expected=expected):
                 return func(*args, **kwargs)
-            except Exception as exc:
-                if _raise_internal():
-                    raise
-                report(problem, exc)
-                return None
+            return None
 
-        wrapper.__name__ = func.__name__
-        wrapper.__doc__ = func.__doc__
-        wrapper.__wrapped__ = func  # type: ignore[attr-defined]
         return wrapper
 
     return decorate

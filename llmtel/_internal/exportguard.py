@@ -68,10 +68,10 @@ class CountingMetricExporter(MetricExporter):
         self._inner, self._name = inner, name
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        try:
+        result = MetricExportResult.FAILURE
+        with _errors.guarded("export", exporter=self._name) as block:
             result = self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-        except Exception as exc:
-            _errors.export_failed(self._name, exc)
+        if block.failed:
             return MetricExportResult.FAILURE
         if result is not MetricExportResult.SUCCESS:
             _errors.export_failed(self._name)
@@ -91,10 +91,10 @@ class CountingSpanExporter(SpanExporter):
         self._inner, self._name = inner, name
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
+        result = SpanExportResult.FAILURE
+        with _errors.guarded("export", exporter=self._name) as block:
             result = self._inner.export(spans)
-        except Exception as exc:
-            _errors.export_failed(self._name, exc)
+        if block.failed:
             return SpanExportResult.FAILURE
         if result is not SpanExportResult.SUCCESS:
             _errors.export_failed(self._name)

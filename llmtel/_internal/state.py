@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 
 from opentelemetry import metrics, trace
 
 from llmtel import semconv
 from llmtel._internal import appmeters
+from llmtel._internal.capture import CaptureMode
 from llmtel._internal.dimensions import Dimensions
 from llmtel._internal.instruments import Instruments
 from llmtel._internal.pricing import PriceTable
 
 SCOPE = "llmtel"
 try:
-    from importlib.metadata import version as _version
-
-    VERSION = _version("llmtel")
-except Exception:
+    VERSION = version("llmtel")
+except PackageNotFoundError:  # running from a source tree that was never installed
     VERSION = "0.0.0"
 
 
@@ -34,7 +34,7 @@ class Handles:
     tracer: trace.Tracer
     instruments: Instruments
     prices: PriceTable
-    capture_content: bool = False
+    capture_content: CaptureMode = CaptureMode.NO_CONTENT
     enabled: bool = True
     #: The opted-in metric attribute keys (``metric_attributes``); empty: none.
     dimensions: Dimensions = field(default_factory=Dimensions)

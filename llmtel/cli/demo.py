@@ -226,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     base = telemetry.endpoint_url
     print(f"llmtel demo: simulated LLM workload ({args.workers} workers)", flush=True)
-    if telemetry.endpoint is not None and telemetry.options.get("ui"):
+    if telemetry.endpoint is not None and telemetry.settings.endpoint.ui:
         print(f"  page:     {base}/  (live overview; click a time-to-first-chunk dot for its trace)", flush=True)
     print(
         f"  metrics:  {telemetry.metrics_url}  (OpenMetrics with exemplars: "

@@ -96,16 +96,18 @@ def install(meter: metrics.Meter, *, enabled: bool | None = None, nvml: Any = No
         except ImportError as exc:
             _off(enabled, f"pynvml (package nvidia-ml-py) cannot be imported: {exc}")
             return None
-    try:
+    # NVMLError_LibraryNotFound / DriverNotLoaded / OSError: the environment has no usable NVML.
+    with _errors.guarded("NVML start", expected=True) as started:
         nvml.nvmlInit()
-    except Exception as exc:  # NVMLError_LibraryNotFound / DriverNotLoaded / OSError
-        _off(enabled, f"NVML did not start: {exc}")
+    if started.error is not None:
+        _off(enabled, f"NVML did not start: {started.error}")
         return None
-    try:
+    gpus: list[_Target] = []
+    with _errors.guarded("NVML discovery", expected=True) as listed:  # any failure: no usable GPU
         gpus = _discover(nvml)
-    except Exception as exc:  # any NVML failure here means no usable GPU
+    if listed.error is not None:
         _shutdown(nvml)
-        _off(enabled, f"listing GPUs failed: {exc}")
+        _off(enabled, f"listing GPUs failed: {listed.error}")
         return None
     if not gpus:
         _shutdown(nvml)
@@ -117,18 +119,15 @@ def install(meter: metrics.Meter, *, enabled: bool | None = None, nvml: Any = No
 
 
 def _shutdown(nvml: Any) -> None:
-    try:
+    with _errors.guarded("NVML shutdown", expected=True):  # shutting down must not raise into the app
         nvml.nvmlShutdown()
-    except Exception as exc:  # shutting down must not raise into the app
-        logger.debug("nvmlShutdown failed: %s", exc)
 
 
 def _discover(nvml: Any) -> list[_Target]:
     """List GPUs and their MIG instances, with static attributes (read once)."""
-    try:
+    driver = None
+    with _errors.guarded("NVML driver version", expected=True):  # optional attribute
         driver = _text(nvml.nvmlSystemGetDriverVersion())
-    except Exception:  # optional attribute
-        driver = None
     gpus = []
     for index in range(nvml.nvmlDeviceGetCount()):
         try:
@@ -249,7 +248,7 @@ class GpuCollector:
             else:  # GPU lost, timeout, unknown...: counted, tried again next collection
                 _errors.report(_READ_FAILED, exc)
             return None
-        except Exception as exc:  # ctypes/OS failures inside pynvml
+        except (OSError, ValueError, TypeError, AttributeError) as exc:  # ctypes/OS failures inside pynvml
             _errors.report(_READ_FAILED, exc)
             return None
 

@@ -25,6 +25,7 @@ from collections import defaultdict
 from importlib import metadata
 from typing import Any, Final
 
+import psutil
 from opentelemetry import metrics
 from opentelemetry.metrics import Observation
 from opentelemetry.semconv._incubating.attributes.cpu_attributes import CPU_MODE
@@ -76,11 +77,9 @@ def _version(distribution: str) -> str:
 def install(meter: metrics.Meter) -> ProcessCollector | None:
     """Start process metrics on ``meter``; ``None`` (after one log line) when psutil cannot read this process."""
     try:
-        import psutil
-
         process = psutil.Process()
         process.cpu_times()
-    except Exception as exc:  # ImportError, or a sandbox that hides /proc
+    except (psutil.Error, OSError) as exc:  # a sandbox that hides /proc
         logger.info("llmtel: process metrics off: psutil cannot read this process: %s", exc)
         return None
     return ProcessCollector(meter, process)
@@ -139,13 +138,13 @@ class ProcessCollector:
     def _available_cpus(self) -> int:
         try:
             return len(self._process.cpu_affinity()) or 1
-        except Exception:  # cpu_affinity() does not exist on macOS
+        except (AttributeError, NotImplementedError, psutil.Error, OSError):  # no cpu_affinity() on macOS
             return os.cpu_count() or 1
 
     def _cpu_sample(self) -> tuple[float, float, float] | None:
         try:
             times = self._process.cpu_times()
-        except Exception as exc:  # psutil.Error (process gone, access denied)
+        except (psutil.Error, OSError) as exc:  # process gone, access denied
             _errors.report(_READ_FAILED, exc)
             return None
         return time.monotonic(), times.user, times.system
@@ -156,7 +155,7 @@ class ProcessCollector:
             return read()
         except (NotImplementedError, AttributeError):  # not on this platform: quietly absent
             return None
-        except Exception as exc:  # psutil.Error
+        except (psutil.Error, OSError) as exc:
             _errors.report(_READ_FAILED, exc)
             logger.debug("cannot read %s: %s", what, exc)
             return None

@@ -75,17 +75,17 @@ class LlmtelConfigurator(_BaseConfigurator):
     """
 
     def _configure(self, **kwargs: Any) -> None:
-        # Instrumentors load after configurators: this still applies when another distro ran.
-        _disable_duplicating_instrumentations()
-        try:
-            import llmtel
+        # No environment edits here: another distro may be in charge (configure() drops
+        # system_metrics' duplicates of llmtel's process metrics with views instead).
+        import llmtel
+        from llmtel._internal.errors import guarded
 
-            llmtel.configure(_from_auto_instrumentation=True)
-        except Exception as exc:
-            logger.error(
-                "llmtel: auto-instrumentation could not configure telemetry, the application continues "
-                "without it: %s: %s",
-                type(exc).__name__,
-                exc,
-            )
-            logger.debug("llmtel: configure() failure under opentelemetry-instrument", exc_info=True)
+        with guarded("configure under opentelemetry-instrument"):  # an llmtel bug: counted, never fatal
+            try:
+                llmtel.configure(_from_auto_instrumentation=True)
+            except llmtel.ConfigurationError as exc:
+                logger.error(
+                    "llmtel: auto-instrumentation could not configure telemetry, the application continues "
+                    "without it: %s",
+                    exc,
+                )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -30,7 +29,7 @@ from opentelemetry.sdk.metrics import (
 )
 from opentelemetry.sdk.metrics import MeterProvider as SDKMeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.metrics.view import DropAggregation, ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, sampling
 from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
@@ -38,16 +37,18 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.util.types import Attributes
 
 from llmtel import semconv
-from llmtel._internal import appmeters
+from llmtel._internal import appmeters, env
 from llmtel._internal import errors as _errors
 from llmtel._internal import exportguard as _exportguard
 from llmtel._internal import spanmetrics as _spanmetrics
 from llmtel._internal import state as _state
 from llmtel._internal import values as _values
+from llmtel._internal.capture import CaptureMode
 from llmtel._internal.dimensions import Dimensions
 from llmtel._internal.errors import ConfigurationError
 from llmtel._internal.pricing import PriceTable
-from llmtel.config.options import CaptureMode, resolve
+from llmtel.config.auto import bridge_arguments, start_endpoint
+from llmtel.config.settings import ExportSettings, Settings, resolve
 from llmtel.readers.prometheus import PrometheusBridgeReader
 from llmtel.serving.endpoint import Endpoint, in_worker_process
 from llmtel.serving.tracestore import TraceStore
@@ -71,7 +72,7 @@ _EXEMPLAR_FILTERS: dict[str, type[ExemplarFilter]] = {
 class Telemetry:
     """The result of ``configure()``: what was built and where to look."""
 
-    options: dict[str, Any]
+    settings: Settings
     meter_provider: metrics.MeterProvider | None = None
     tracer_provider: trace.TracerProvider | None = None
     logger_provider: Any = None
@@ -159,16 +160,14 @@ def _entry_point(group: str, name: str) -> Any:
 
 
 def _otlp_protocol(signal: str) -> str:
-    return (
-        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
-        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "grpc"
-    ).strip()
+    # The OTLP exporters read their own OTEL_EXPORTER_OTLP_* variables (endpoint, headers...);
+    # llmtel reads only the protocol, to pick which exporter to build.
+    return env.text(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc"
 
 
 def _otlp_timeout_kwargs(signal: str, timeout: float) -> dict[str, Any]:
     # The exporter reads OTEL_EXPORTER_OTLP_*TIMEOUT itself; llmtel's default only fills the gap.
-    if os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT") or os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT"):
+    if env.text(f"OTEL_EXPORTER_OTLP_{signal}_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"):
         return {}
     return {"timeout": timeout}
 
@@ -213,17 +212,16 @@ def _otlp_span_exporter(timeout: float) -> SpanExporter:
     raise ConfigurationError(f"OTLP protocol {protocol!r} is not supported; use grpc or http/protobuf")
 
 
-def _periodic(exporter: MetricExporter, timeout: float) -> PeriodicExportingMetricReader:
-    interval = os.environ.get("OTEL_METRIC_EXPORT_INTERVAL")
+def _periodic(exporter: MetricExporter, export: ExportSettings) -> PeriodicExportingMetricReader:
     return PeriodicExportingMetricReader(
         exporter,
-        export_interval_millis=float(interval) if interval else None,
-        export_timeout_millis=timeout * 1000,
+        export_interval_millis=export.metric_interval_millis,
+        export_timeout_millis=export.timeout * 1000,
     )
 
 
-def _metric_readers(opts: dict[str, Any], timeout: float) -> tuple[list[MetricReader], PrometheusBridgeReader | None]:
-    names: Sequence[str] = opts["metrics_exporter"]
+def _metric_readers(settings: Settings, timeout: float) -> tuple[list[MetricReader], PrometheusBridgeReader | None]:
+    names: Sequence[str] = settings.export.metrics_exporters
     readers: list[MetricReader] = []
     bridge: PrometheusBridgeReader | None = None
     for name in dict.fromkeys(names):  # each name once, in order
@@ -231,18 +229,18 @@ def _metric_readers(opts: dict[str, Any], timeout: float) -> tuple[list[MetricRe
             continue
         if name in _BRIDGE_NAMES:
             if bridge is None:
-                bridge = PrometheusBridgeReader.from_options(opts)
+                bridge = PrometheusBridgeReader(**bridge_arguments(settings))
                 readers.append(bridge)
             continue
         if name == "otlp":
-            readers.append(_periodic(_otlp_metric_exporter(timeout), timeout))
+            readers.append(_periodic(_otlp_metric_exporter(timeout), settings.export))
             continue
         plugin = _entry_point("opentelemetry_metrics_exporter", name)
         instance = plugin() if isinstance(plugin, type) else plugin
         if isinstance(instance, MetricReader):
             readers.append(instance)
         elif isinstance(instance, MetricExporter):
-            readers.append(_periodic(instance, timeout))
+            readers.append(_periodic(instance, settings.export))
         else:
             raise ConfigurationError(f"exporter {name!r} gave {type(instance).__name__}, not a reader or exporter")
     return readers, bridge
@@ -262,7 +260,27 @@ def _span_processors(names: Sequence[str], timeout: float) -> list[SpanProcessor
     return processors
 
 
-def _views(opts: dict[str, Any], dimensions: Dimensions) -> list[View]:
+#: The scope of opentelemetry-instrumentation-system-metrics, which reports ``process.*`` and
+#: ``cpython.*`` under the same names as llmtel's process collector.
+_SYSTEM_METRICS_SCOPE = "opentelemetry.instrumentation.system_metrics"
+
+
+def _duplicate_process_metric_views(settings: Settings) -> list[View]:
+    """Drop system_metrics' copies of the process metrics llmtel's own collector reports.
+
+    Served side by side, two families of one name make Prometheus reject the whole scrape.
+    llmtel's distro keeps system_metrics from loading at all; these views cover the case
+    where another distro is in charge (the configurator never edits the environment).
+    """
+    if not settings.collectors.process:
+        return []
+    return [
+        View(meter_name=_SYSTEM_METRICS_SCOPE, instrument_name=pattern, aggregation=DropAggregation())
+        for pattern in ("process.*", "cpython.*")
+    ]
+
+
+def _views(settings: Settings, dimensions: Dimensions) -> list[View]:
     """One View per instrument that needs a bucket, cardinality or attribute-key override.
 
     Two views matching one instrument would export it twice, so each
@@ -270,19 +288,17 @@ def _views(opts: dict[str, Any], dimensions: Dimensions) -> list[View]:
     registry are the application's own instruments (any meter); a name in
     llmtel's namespaces that the registry lacks is a typo.
     """
-    buckets: Mapping[str, Sequence[float]] = opts["bucket_boundaries"] or {}
-    limits: Mapping[str, int] = opts["cardinality_limits"] or {}
-    default_limit: int = opts["cardinality_limit"]
+    buckets = settings.metrics.bucket_boundaries
+    limits = settings.metrics.cardinality_limits
+    default_limit = settings.metrics.cardinality_limit
     known = {spec.name: spec for spec in semconv.INSTRUMENTS}
     for name in [*buckets, *limits]:
         if name not in known and name.startswith(_REGISTRY_NAMESPACES):
             raise ConfigurationError(f"{name!r} is not an llmtel instrument (see docs/metrics.md)")
-    for name, given in buckets.items():
+    for name in buckets:  # the option's parser checked the boundaries themselves
         if name in known and known[name].kind is not semconv.Kind.HISTOGRAM:
             raise ConfigurationError(f"bucket_boundaries: {name!r} is not a histogram")
-        if list(given) != sorted(set(given)):
-            raise ConfigurationError(f"bucket_boundaries: {name!r} boundaries must be strictly increasing")
-    views: list[View] = list(opts["views"] or ())
+    views: list[View] = [*settings.metrics.views, *_duplicate_process_metric_views(settings)]
     for spec in semconv.INSTRUMENTS:
         limit = limits.get(spec.name, default_limit)
         bounds: Sequence[float] | None = buckets.get(spec.name)
@@ -332,6 +348,7 @@ def configure(
     metrics_exporter: Sequence[str] | str | None = None,
     traces_exporter: Sequence[str] | str | None = None,
     logs_exporter: Sequence[str] | str | None = None,
+    metric_export_interval: float | None = None,
     prometheus_host: str | None = None,
     prometheus_port: int | None = _PORT_NOT_GIVEN,
     endpoint: str | None = None,
@@ -397,8 +414,8 @@ def configure(
                     "(call llmtel.shutdown() first to configure anew)"
                 )
             return _active
-        opts = resolve(arguments)
-        telemetry = _build(opts, from_auto=_from_auto_instrumentation)
+        settings = resolve(arguments)
+        telemetry = _build(settings, from_auto=_from_auto_instrumentation)
         _active = telemetry
         _register_atexit()
         return telemetry
@@ -414,39 +431,37 @@ def _register_atexit() -> None:
         atexit.register(shutdown)
 
 
-def _build(opts: dict[str, Any], *, from_auto: bool) -> Telemetry:
-    if opts["disabled"]:
+def _build(settings: Settings, *, from_auto: bool) -> Telemetry:
+    if settings.disabled:
         _state.install(
             _state.build(metrics.NoOpMeterProvider(), trace.NoOpTracerProvider(), prices=PriceTable(), enabled=False)
         )
-        return Telemetry(options=opts, disabled=True, from_auto_instrumentation=from_auto)
+        return Telemetry(settings=settings, disabled=True, from_auto_instrumentation=from_auto)
 
-    filter_name = str(opts["exemplar_filter"]).strip().lower()
-    if filter_name not in _EXEMPLAR_FILTERS:
-        raise ConfigurationError(f"exemplar_filter {filter_name!r} is unknown; use one of {sorted(_EXEMPLAR_FILTERS)}")
-    prices = PriceTable.load(opts["price_table"], defaults=bool(opts["default_prices"]))
+    filter_name = settings.metrics.exemplar_filter
+    prices = PriceTable.load(settings.metrics.price_table, defaults=settings.metrics.default_prices)
     dimensions = Dimensions.from_options(
-        opts["metric_attributes"], opts["metric_attribute_limit"], opts["metric_attribute_limits"]
+        settings.metrics.attributes, settings.metrics.attribute_limit, settings.metrics.attribute_limits
     )
-    views = _views(opts, dimensions)
-    sampler = _sampler(str(opts["traces_sampler"]).strip().lower(), opts["traces_sampler_arg"])
-    _values.set_max_length(int(opts["max_attribute_length"]))
-    resource_attrs = dict(opts["resource_attributes"] or {})
-    if opts["service_name"]:
-        resource_attrs["service.name"] = opts["service_name"]
+    views = _views(settings, dimensions)
+    sampler = _sampler(settings.traces.sampler, settings.traces.sampler_arg)
+    _values.set_max_length(settings.metrics.max_attribute_length)
+    resource_attrs: dict[str, Any] = dict(settings.resource.attributes)
+    if settings.resource.service_name:
+        resource_attrs["service.name"] = settings.resource.service_name
     resource = Resource.create(resource_attrs)
-    timeout = float(opts["export_timeout"])
+    timeout = settings.export.timeout
 
-    telemetry = Telemetry(options=opts, from_auto_instrumentation=from_auto)
+    telemetry = Telemetry(settings=settings, from_auto_instrumentation=from_auto)
     try:
-        _build_metrics(telemetry, opts, resource, views, timeout, filter_name)
-        _build_traces(telemetry, opts, resource, sampler, timeout)
-        _build_logs(telemetry, opts, resource, timeout)
-        telemetry.endpoint = _start_endpoint(telemetry, opts, from_auto=from_auto)
-        if opts["propagators"]:
-            _set_propagators(opts["propagators"])
+        _build_metrics(telemetry, settings, resource, views, timeout, filter_name)
+        _build_traces(telemetry, settings, resource, sampler, timeout)
+        _build_logs(telemetry, settings, resource, timeout)
+        telemetry.endpoint = _start_endpoint(telemetry, settings, from_auto=from_auto)
+        if settings.traces.propagators:
+            _set_propagators(settings.traces.propagators)
     except BaseException:
-        _close(telemetry, float(opts["shutdown_timeout"]))
+        _close(telemetry, settings.export.shutdown_timeout)
         raise
     # Only a configuration that fully succeeded becomes the process-global one (set once per process).
     if telemetry.owns_logger_provider and not _global_set(_logs_internal, "_LOGGER_PROVIDER_SET_ONCE"):
@@ -461,17 +476,17 @@ def _build(opts: dict[str, Any], *, from_auto: bool) -> Telemetry:
         telemetry.meter_provider,
         telemetry.tracer_provider,
         prices=prices,
-        capture_content=opts["capture_content"].on_span,
+        capture_content=settings.content.capture,
         dimensions=dimensions,
     )
     _state.install(handles)
     _errors.bind(handles.instruments.meter)
-    telemetry.collectors = _start_collectors(handles.instruments.meter, opts)
+    telemetry.collectors = _start_collectors(handles.instruments.meter, settings)
     logger.info("llmtel configured%s", f": {telemetry.metrics_url}" if telemetry.metrics_url else "")
     return telemetry
 
 
-def _start_endpoint(telemetry: Telemetry, opts: dict[str, Any], *, from_auto: bool) -> Endpoint | None:
+def _start_endpoint(telemetry: Telemetry, settings: Settings, *, from_auto: bool) -> Endpoint | None:
     """The embedded endpoint, when wanted: ``on``, or ``auto`` with the Prometheus bridge (pull mode).
 
     A standalone process gets a ConfigurationError for a port it cannot bind. A
@@ -479,13 +494,13 @@ def _start_endpoint(telemetry: Telemetry, opts: dict[str, Any], *, from_auto: bo
     instrumentation) never stops over its endpoint: the failure is logged and
     counted, and a taken port is retried in the background (docs/multiprocess.md).
     """
-    mode = opts["endpoint"]
+    mode = settings.endpoint.mode
     if mode == "off" or (mode == "auto" and telemetry.bridge is None):
         return None
-    worker = from_auto or int(opts["prometheus_workers"]) > 1 or in_worker_process()
+    worker = from_auto or settings.endpoint.workers > 1 or in_worker_process()
     try:
-        return Endpoint.from_options(
-            opts,
+        return start_endpoint(
+            settings.endpoint,
             registry=telemetry.bridge.registry if telemetry.bridge else None,
             trace_store=telemetry.trace_store,
             must_bind=not worker,
@@ -498,9 +513,9 @@ def _start_endpoint(telemetry: Telemetry, opts: dict[str, Any], *, from_auto: bo
 
 
 def _build_metrics(
-    telemetry: Telemetry, opts: dict[str, Any], resource: Resource, views: list[View], timeout: float, filter_name: str
+    telemetry: Telemetry, settings: Settings, resource: Resource, views: list[View], timeout: float, filter_name: str
 ) -> None:
-    given = opts["meter_provider"]
+    given = settings.metrics.meter_provider
     global_provider = metrics.get_meter_provider()
     app_provider = given or (
         global_provider
@@ -512,17 +527,17 @@ def _build_metrics(
         telemetry.meter_provider = app_provider
         app_readers = getattr(app_provider, "_metric_readers", ())
         telemetry.bridge = next((r for r in app_readers if isinstance(r, PrometheusBridgeReader)), None)
-        explicit = opts["metrics_exporter"] != ("llmtel_prometheus",) or opts["metric_readers"] or views
+        explicit = settings.export.metrics_exporters != ("llmtel_prometheus",) or settings.metrics.readers or views
         if explicit:
             logger.warning(
                 "llmtel: using the application's MeterProvider; llmtel's metric readers/views are not added to it "
                 "(add llmtel.PrometheusBridgeReader() to your MeterProvider to serve /metrics)"
             )
         return
-    readers, bridge = _metric_readers(opts, timeout)
-    readers.extend(opts["metric_readers"] or ())
+    readers, bridge = _metric_readers(settings, timeout)
+    readers.extend(settings.metrics.readers)
     telemetry.readers, telemetry.bridge = readers, bridge
-    if opts["genai_span_metrics"]:
+    if settings.traces.genai_span_metrics:
         views = [*views, *_spanmetrics.exclusive_views(views)]
     provider = SDKMeterProvider(
         metric_readers=readers,
@@ -536,20 +551,20 @@ def _build_metrics(
 
 
 def _build_traces(
-    telemetry: Telemetry, opts: dict[str, Any], resource: Resource, sampler: sampling.Sampler, timeout: float
+    telemetry: Telemetry, settings: Settings, resource: Resource, sampler: sampling.Sampler, timeout: float
 ) -> None:
-    processors = _span_processors(opts["traces_exporter"], timeout)
-    processors.extend(opts["span_processors"] or ())
-    telemetry.trace_store = TraceStore(max_traces=int(opts["trace_store_size"]))
+    processors = _span_processors(settings.export.traces_exporters, timeout)
+    processors.extend(settings.traces.processors)
+    telemetry.trace_store = TraceStore(max_traces=settings.traces.store_size)
     processors.insert(0, telemetry.trace_store)
-    given = opts["tracer_provider"]
+    given = settings.traces.tracer_provider
     global_provider = trace.get_tracer_provider()
     provider = given or (
         global_provider
         if isinstance(global_provider, SDKTracerProvider) and id(global_provider) not in _owned_ids
         else None
     )
-    if opts["genai_span_metrics"]:
+    if settings.traces.genai_span_metrics:
         # Views can drop other meters' same-named metrics only on a MeterProvider llmtel built.
         skip = frozenset() if telemetry.owns_meter_provider else _spanmetrics.SAME_METRIC_SCOPES
         telemetry.span_metrics = _spanmetrics.GenAISpanMetrics(skip_scopes=skip)
@@ -578,10 +593,10 @@ def _otlp_log_exporter(timeout: float) -> Any:
     raise ConfigurationError(f"OTLP protocol {protocol!r} is not supported; use grpc or http/protobuf")
 
 
-def _build_logs(telemetry: Telemetry, opts: dict[str, Any], resource: Resource, timeout: float) -> None:
+def _build_logs(telemetry: Telemetry, settings: Settings, resource: Resource, timeout: float) -> None:
     """A LoggerProvider for GenAI content events: only when content capture is on and logs are exported."""
-    names = [name for name in dict.fromkeys(opts["logs_exporter"]) if name != "none"]
-    if not opts["capture_content"].as_event or not names:
+    names = [name for name in dict.fromkeys(settings.export.logs_exporters) if name != "none"]
+    if not settings.content.capture.as_event or not names:
         return
     from opentelemetry.sdk._logs import LoggerProvider as SDKLoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogRecordExporter
@@ -621,12 +636,12 @@ def _set_propagators(names: Sequence[str]) -> None:
     set_global_textmap(CompositePropagator(propagators))
 
 
-def _start_collectors(meter: metrics.Meter, opts: dict[str, Any]) -> list[Any]:
+def _start_collectors(meter: metrics.Meter, settings: Settings) -> list[Any]:
     started: list[Any] = []
     plans: list[tuple[str, dict[str, Any]]] = []
-    if opts["gpu_metrics"] is not False:
-        plans.append(("llmtel.collectors.gpu", {"enabled": opts["gpu_metrics"]}))
-    if opts["process_metrics"]:
+    if settings.collectors.gpu is not False:
+        plans.append(("llmtel.collectors.gpu", {"enabled": settings.collectors.gpu}))
+    if settings.collectors.process:
         plans.append(("llmtel.collectors.process", {}))
     for module_name, kwargs in plans:
         with _errors.guarded(f"start {module_name}"):
@@ -705,7 +720,7 @@ def shutdown(timeout: float | None = None) -> None:
         _state.install(
             _state.build(metrics.NoOpMeterProvider(), trace.NoOpTracerProvider(), prices=PriceTable(), enabled=False)
         )
-        _close(telemetry, float(timeout if timeout is not None else telemetry.options["shutdown_timeout"]))
+        _close(telemetry, float(timeout if timeout is not None else telemetry.settings.export.shutdown_timeout))
 
 
 def force_flush(timeout: float = 10.0) -> bool:

@@ -13,12 +13,12 @@ available from these metrics (use the Prometheus bridge or traces for those).
 
 from __future__ import annotations
 
-import os
 from typing import Any, Final
 
 from opentelemetry.sdk.metrics.export import MetricExportResult, MetricsData
 
-from llmtel._internal.errors import ConfigurationError, export_failed
+from llmtel._internal import env
+from llmtel._internal.errors import ConfigurationError, export_failed, guarded
 
 try:
     from azure.monitor.opentelemetry.exporter import AzureMonitorMetricExporter
@@ -31,13 +31,8 @@ EXPORTER_NAME: Final = "azure"
 CONNECTION_STRING_ENV: Final = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 
 
-def _env(name: str) -> str | None:
-    value = os.environ.get(name, "").strip()
-    return value or None
-
-
 def _flag(name: str) -> bool | None:
-    value = _env(name)
+    value = env.text(name)
     if value is None:
         return None
     lowered = value.lower()
@@ -64,7 +59,7 @@ class AzureMetricExporter(AzureMonitorMetricExporter):
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        connection_string = kwargs.get("connection_string") or _env(CONNECTION_STRING_ENV)
+        connection_string = kwargs.get("connection_string") or env.text(CONNECTION_STRING_ENV)
         if not connection_string:
             raise ConfigurationError(
                 f"llmtel_azure: no connection string; set {CONNECTION_STRING_ENV} "
@@ -74,10 +69,10 @@ class AzureMetricExporter(AzureMonitorMetricExporter):
         disable_storage = _flag("LLMTEL_AZURE_DISABLE_OFFLINE_STORAGE")
         if disable_storage is not None:
             kwargs.setdefault("disable_offline_storage", disable_storage)
-        storage_directory = _env("LLMTEL_AZURE_STORAGE_DIRECTORY")
+        storage_directory = env.text("LLMTEL_AZURE_STORAGE_DIRECTORY")
         if storage_directory:
             kwargs.setdefault("storage_directory", storage_directory)
-        kwargs.setdefault("timeout", float(_env("LLMTEL_EXPORT_TIMEOUT") or 5.0))
+        kwargs.setdefault("timeout", env.parsed("LLMTEL_EXPORT_TIMEOUT", float, 5.0))
         kwargs.setdefault("retry_total", 1)
         try:
             super().__init__(**kwargs)
@@ -86,10 +81,10 @@ class AzureMetricExporter(AzureMonitorMetricExporter):
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         """Send one collection; never raises (failures are counted in ``llmtel.sdk.export.failures``)."""
-        try:
-            result: MetricExportResult = super().export(metrics_data, timeout_millis, **kwargs)
-        except Exception as exc:  # an export must never raise into the app
-            export_failed(EXPORTER_NAME, exc)
+        result = MetricExportResult.FAILURE
+        with guarded("export", exporter=EXPORTER_NAME) as block:
+            result = super().export(metrics_data, timeout_millis, **kwargs)
+        if block.failed:
             return MetricExportResult.FAILURE
         if result is not MetricExportResult.SUCCESS:
             export_failed(EXPORTER_NAME)

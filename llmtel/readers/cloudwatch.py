@@ -66,7 +66,8 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 
 from llmtel import semconv
-from llmtel._internal.errors import ConfigurationError, export_failed, report
+from llmtel._internal import env
+from llmtel._internal.errors import ConfigurationError, export_failed, guarded, report
 
 __all__ = [
     "DEFAULT_LOG_GROUP",
@@ -253,13 +254,8 @@ def _json_value(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _env(name: str) -> str | None:
-    value = os.environ.get(name, "").strip()
-    return value or None
-
-
 def _env_list(name: str) -> list[str] | None:
-    raw = os.environ.get(name)
+    raw = env.text(name)
     if raw is None:
         return None
     if raw.strip().lower() == "none":
@@ -311,22 +307,22 @@ class CloudWatchMetricExporter(MetricExporter):
         cloudwatch_client: Any = None,
     ) -> None:
         super().__init__(preferred_temporality=dict(_TEMPORALITY))
-        self.mode = (mode or _env("LLMTEL_CLOUDWATCH_MODE") or "emf").lower()
+        self.mode = (mode or env.text("LLMTEL_CLOUDWATCH_MODE") or "emf").lower()
         if self.mode not in MODES:
             raise ConfigurationError(f"LLMTEL_CLOUDWATCH_MODE must be one of {MODES}, got {self.mode!r}")
-        self.namespace = namespace or _env("LLMTEL_CLOUDWATCH_NAMESPACE") or DEFAULT_NAMESPACE
-        self.log_group = log_group or _env("LLMTEL_CLOUDWATCH_LOG_GROUP") or DEFAULT_LOG_GROUP
+        self.namespace = namespace or env.text("LLMTEL_CLOUDWATCH_NAMESPACE") or DEFAULT_NAMESPACE
+        self.log_group = log_group or env.text("LLMTEL_CLOUDWATCH_LOG_GROUP") or DEFAULT_LOG_GROUP
         self.log_stream = (
             log_stream
-            or _env("LLMTEL_CLOUDWATCH_LOG_STREAM")
+            or env.text("LLMTEL_CLOUDWATCH_LOG_STREAM")
             or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         )
-        self.histograms = (histograms or _env("LLMTEL_CLOUDWATCH_HISTOGRAMS") or "statistic_values").lower()
+        self.histograms = (histograms or env.text("LLMTEL_CLOUDWATCH_HISTOGRAMS") or "statistic_values").lower()
         if self.histograms not in HISTOGRAM_STYLES:
             raise ConfigurationError(
                 f"LLMTEL_CLOUDWATCH_HISTOGRAMS must be one of {HISTOGRAM_STYLES}, got {self.histograms!r}"
             )
-        raw_resolution = storage_resolution or _env("LLMTEL_CLOUDWATCH_STORAGE_RESOLUTION") or 60
+        raw_resolution = storage_resolution or env.text("LLMTEL_CLOUDWATCH_STORAGE_RESOLUTION") or 60
         try:
             self.storage_resolution = int(raw_resolution)
         except ValueError:
@@ -348,7 +344,7 @@ class CloudWatchMetricExporter(MetricExporter):
         self.resource_dimensions: tuple[str, ...] = tuple(res_dims if res_dims is not None else ("service.name",))
 
         if timeout is None:
-            timeout = float(_env("LLMTEL_EXPORT_TIMEOUT") or 5.0)
+            timeout = env.parsed("LLMTEL_EXPORT_TIMEOUT", float, 5.0)
         self._logs = logs_client
         self._cloudwatch = cloudwatch_client
         needed = (self._logs is None) if self.mode == "emf" else (self._cloudwatch is None)
@@ -365,7 +361,7 @@ class CloudWatchMetricExporter(MetricExporter):
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ConfigurationError("llmtel_cloudwatch needs boto3: pip install 'llmtel[aws]'") from exc
         session = session or boto3.session.Session()
-        region = region or _env("AWS_REGION") or _env("AWS_DEFAULT_REGION") or session.region_name
+        region = region or env.text("AWS_REGION", "AWS_DEFAULT_REGION") or session.region_name
         config = Config(connect_timeout=timeout, read_timeout=timeout, user_agent_extra="llmtel")
         service = "logs" if self.mode == "emf" else "cloudwatch"
         try:
@@ -393,17 +389,12 @@ class CloudWatchMetricExporter(MetricExporter):
     # ------------------------------------------------------------------ MetricExporter
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         """Send one collection; never raises (failures are counted in ``llmtel.sdk.export.failures``)."""
-        try:
+        ok = False
+        with guarded("export", exporter=EXPORTER_NAME):  # an export must never raise into the app
             points = list(self._points(metrics_data))
             if not points:
                 return MetricExportResult.SUCCESS
-            if self.mode == "emf":
-                ok = self._put_log_events(points)
-            else:
-                ok = self._put_metric_data(points)
-        except Exception as exc:  # an export must never raise into the app
-            export_failed(EXPORTER_NAME, exc)
-            return MetricExportResult.FAILURE
+            ok = self._put_log_events(points) if self.mode == "emf" else self._put_metric_data(points)
         return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
@@ -413,10 +404,8 @@ class CloudWatchMetricExporter(MetricExporter):
         for client in (self._logs, self._cloudwatch):
             close = getattr(client, "close", None)
             if callable(close):
-                try:
+                with guarded("close CloudWatch client", expected=True):  # closing is best effort
                     close()
-                except Exception:  # closing is best effort
-                    pass
 
     # ------------------------------------------------------------------ conversion
     def _points(self, metrics_data: MetricsData) -> Iterator[_Point]:

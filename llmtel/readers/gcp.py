@@ -18,14 +18,14 @@ default (cumulative) temporality.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any, Final
 
 import grpc
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics.export import MetricExportResult, MetricsData
 
-from llmtel._internal.errors import ConfigurationError, export_failed
+from llmtel._internal import env
+from llmtel._internal.errors import ConfigurationError, export_failed, guarded
 
 __all__ = ["GOOGLE_OTLP_ENDPOINT", "PROJECT_ATTRIBUTE", "SCOPES", "GcpOtlpMetricExporter"]
 
@@ -34,11 +34,6 @@ GOOGLE_OTLP_ENDPOINT: Final = "https://telemetry.googleapis.com:443"
 #: Resource attribute Google's OTLP endpoint reads the project from.
 PROJECT_ATTRIBUTE: Final = "gcp.project_id"
 SCOPES: Final = ("https://www.googleapis.com/auth/cloud-platform",)
-
-
-def _env(name: str) -> str | None:
-    value = os.environ.get(name, "").strip()
-    return value or None
 
 
 class GcpOtlpMetricExporter(OTLPMetricExporter):
@@ -84,7 +79,7 @@ class GcpOtlpMetricExporter(OTLPMetricExporter):
                     "or run `gcloud auth application-default login`"
                 ) from exc
         quota_project = getattr(credentials, "quota_project_id", None)
-        project = project_id or _env("GOOGLE_CLOUD_PROJECT") or adc_project or quota_project
+        project = project_id or env.text("GOOGLE_CLOUD_PROJECT") or adc_project or quota_project
         if not project:
             raise ConfigurationError("llmtel_gcp: no Google Cloud project; set GOOGLE_CLOUD_PROJECT")
         self.project_id: str = project
@@ -95,9 +90,9 @@ class GcpOtlpMetricExporter(OTLPMetricExporter):
         creds = grpc.composite_channel_credentials(transport, grpc.metadata_call_credentials(plugin))
         headers = {} if quota_project else {"x-goog-user-project": project}
         if timeout is None:
-            timeout = float(_env("LLMTEL_EXPORT_TIMEOUT") or 5.0)
+            timeout = env.parsed("LLMTEL_EXPORT_TIMEOUT", float, 5.0)
         super().__init__(
-            endpoint=endpoint or _env("LLMTEL_GCP_ENDPOINT") or GOOGLE_OTLP_ENDPOINT,
+            endpoint=endpoint or env.text("LLMTEL_GCP_ENDPOINT") or GOOGLE_OTLP_ENDPOINT,
             insecure=False,
             credentials=creds,
             headers=headers,
@@ -107,10 +102,10 @@ class GcpOtlpMetricExporter(OTLPMetricExporter):
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         """Export with ``gcp.project_id`` on every resource; never raises."""
-        try:
+        result = MetricExportResult.FAILURE
+        with guarded("export", exporter=EXPORTER_NAME) as block:
             result = super().export(self._with_project(metrics_data), timeout_millis, **kwargs)
-        except Exception as exc:  # an export must never raise into the app
-            export_failed(EXPORTER_NAME, exc)
+        if block.failed:
             return MetricExportResult.FAILURE
         if result is not MetricExportResult.SUCCESS:
             export_failed(EXPORTER_NAME)
@@ -131,7 +126,7 @@ class GcpOtlpMetricExporter(OTLPMetricExporter):
 
 def _tls_credentials() -> grpc.ChannelCredentials:
     """TLS with the system roots, or with the CA file named by the OTLP certificate variables."""
-    path = _env("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE") or _env("OTEL_EXPORTER_OTLP_CERTIFICATE")
+    path = env.text("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE")
     if path is None:
         return grpc.ssl_channel_credentials()
     try:

@@ -80,7 +80,6 @@ __all__ = [
     "CONTENT_TYPE_TEXT",
     "PrometheusBridgeReader",
     "bridge_for",
-    "bridge_kwargs",
     "wants_openmetrics",
 ]
 
@@ -264,11 +263,6 @@ class PrometheusBridgeReader(MetricReader):
         self.registry.register(self._collector)
         _BRIDGES[self.registry] = self
 
-    @classmethod
-    def from_options(cls, opts: dict[str, Any]) -> PrometheusBridgeReader:
-        """Build the bridge from configure()'s resolved options."""
-        return cls(**bridge_kwargs(opts))
-
     # -- configuration that may change after fork ---------------------------------
     def set_constant_labels(self, labels: Mapping[str, str]) -> None:
         """Replace the labels added to every series (the endpoint sets ``worker`` this way)."""
@@ -332,13 +326,9 @@ class PrometheusBridgeReader(MetricReader):
         with self._lock:
             data = self._collect_locked()
             families: dict[str, _Family] = {}
-            try:
+            with _errors.guarded("prometheus render failed"):
                 if data is not None:
                     self._render_data(data, families, openmetrics)
-            except Exception as exc:
-                if _errors._raise_internal():
-                    raise
-                _errors.report("prometheus render failed", exc)
             self.family_names = frozenset(families)
             parts: list[str] = []
             for family in families.values():
@@ -379,10 +369,8 @@ class PrometheusBridgeReader(MetricReader):
 
     def _collect_locked(self) -> MetricsData | None:
         self._pending = None
-        try:
+        with _errors.guarded("prometheus collect failed"):
             self.collect()
-        except Exception as exc:
-            _errors.report("prometheus collect failed", exc)
         data, self._pending = self._pending, None
         if data is not None:
             for listener in self._listeners:
@@ -596,12 +584,3 @@ class _FamilyCollector(Collector):
             return iter(())
         families: Iterable[Any] = text_string_to_metric_families(bridge.render(openmetrics=True))  # type: ignore[no-untyped-call]
         return iter(list(families))
-
-
-def bridge_kwargs(opts: dict[str, Any]) -> dict[str, Any]:
-    """Constructor arguments of the bridge from configure()'s resolved options."""
-    resource_labels = opts.get("prometheus_resource_labels") or None
-    return {
-        "resource_labels": list(resource_labels) if resource_labels else None,
-        "exemplars": str(opts.get("exemplar_filter", "trace_based")).strip().lower() != "always_off",
-    }

@@ -92,11 +92,9 @@ class _Filtered:
         self._registry, self._served = registry, served
 
     def collect(self) -> Iterator[Any]:
-        try:
+        families: list[Any] = []
+        with _errors.guarded("application prometheus_client collector failed", expected=True):
             families = list(self._registry.collect())
-        except Exception as exc:
-            _errors.report("application prometheus_client collector failed", exc)
-            return
         for family in families:
             if family.name in self._served:
                 _errors.report("duplicate prometheus family skipped", detail=family.name)
@@ -163,34 +161,37 @@ class _Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self) -> None:
-        path, _, query = self.path.partition("?")
-        try:
-            if path == "/health":
-                self._json(200, {"status": "ok"})
-            elif not self._authorized():
-                return
-            elif path == self.server.metrics_path and self.server.registry is not None:
-                body, content_type = self._metrics()
-                self._send(200, body, content_type, compress=True)
-            elif self.server.pages is not None and self.server.pages.handle(
-                path, query, self.headers.get("Accept", ""), self._send_page
-            ):
-                return
-            elif path.startswith("/traces") and self.server.trace_store is not None:
-                trace_id = path[len("/traces") :].strip("/")
-                if not trace_id:
-                    self._json(200, trace_list(self.server.trace_store, query))
-                    return
-                spans = self.server.trace_store.get(trace_id)
-                if spans is None:
-                    self._json(404, {"error": f"trace {trace_id} not in the store (it keeps recent traces only)"})
-                else:
-                    self._json(200, {"trace_id": trace_id.lower(), "spans": spans})
-            else:
-                self._json(404, {"error": "not found", "paths": [self.server.metrics_path, "/health", "/traces/<id>"]})
-        except Exception as exc:
-            _errors.report("endpoint request failed", exc)
+        # A request that fails answers 500 and is counted; the server thread keeps serving.
+        with _errors.guarded("endpoint request failed", expected=True) as block:
+            path, _, query = self.path.partition("?")
+            self._route(path, query)
+        if block.failed:
             self._send(500, b"internal error\n", "text/plain")
+
+    def _route(self, path: str, query: str) -> None:
+        if path == "/health":
+            self._json(200, {"status": "ok"})
+        elif not self._authorized():
+            return
+        elif path == self.server.metrics_path and self.server.registry is not None:
+            body, content_type = self._metrics()
+            self._send(200, body, content_type, compress=True)
+        elif self.server.pages is not None and self.server.pages.handle(
+            path, query, self.headers.get("Accept", ""), self._send_page
+        ):
+            return
+        elif path.startswith("/traces") and self.server.trace_store is not None:
+            trace_id = path[len("/traces") :].strip("/")
+            if not trace_id:
+                self._json(200, trace_list(self.server.trace_store, query))
+                return
+            spans = self.server.trace_store.get(trace_id)
+            if spans is None:
+                self._json(404, {"error": f"trace {trace_id} not in the store (it keeps recent traces only)"})
+            else:
+                self._json(200, {"trace_id": trace_id.lower(), "spans": spans})
+        else:
+            self._json(404, {"error": "not found", "paths": [self.server.metrics_path, "/health", "/traces/<id>"]})
 
     def _metrics(self) -> tuple[bytes, str]:
         server = self.server
@@ -436,31 +437,6 @@ class Endpoint:
                 os.getpid(),
             )
 
-    @classmethod
-    def from_options(
-        cls,
-        opts: dict[str, Any],
-        *,
-        registry: CollectorRegistry | None,
-        trace_store: TraceStore | None,
-        must_bind: bool = True,
-    ) -> Endpoint:
-        """Start the endpoint described by configure()'s resolved options."""
-        return cls(
-            str(opts["prometheus_host"]),
-            int(opts["prometheus_port"]),
-            registry=registry,
-            trace_store=trace_store,
-            metrics_path=str(opts.get("prometheus_path") or "/metrics"),
-            basic_auth=opts.get("prometheus_basic_auth") or None,
-            tls_cert=opts.get("prometheus_tls_cert") or None,
-            tls_key=opts.get("prometheus_tls_key") or None,
-            serve_default_registry=bool(opts.get("prometheus_serve_default_registry")),
-            workers=int(opts.get("prometheus_workers") or 1),
-            ui=bool(opts.get("ui", True)),
-            must_bind=must_bind,
-        )
-
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:9464`` (``https://`` with TLS)."""
@@ -494,10 +470,8 @@ class Endpoint:
 
 def _reopen_in_child() -> None:
     for endpoint in list(_live):
-        try:
+        with _errors.guarded("endpoint after fork"):
             endpoint._after_fork_in_child()
-        except Exception as exc:
-            _errors.report("endpoint after fork", exc)
 
 
 if hasattr(os, "register_at_fork"):

@@ -403,10 +403,23 @@ def test_parent_span_and_no_leak(fake_openai: FakeOpenAI, llmtel_capture: Captur
     assert chat.parent is not None and chat.parent.span_id == run.span.get_span_context().span_id
 
 
-def test_content_capture_opt_in(
-    fake_openai: FakeOpenAI, llmtel_capture: Capture, log_exporter: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+def _reconfigured(monkeypatch: pytest.MonkeyPatch, variable: str | None, **options: Any) -> Capture:
+    """A fresh configuration that sees OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=variable.
+
+    The capture mode is resolved once, by configure(), not on every call.
+    """
+    import llmtel
+
+    llmtel.shutdown()
+    if variable is None:
+        monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
+    else:
+        monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", variable)
+    return Capture(**options)
+
+
+def test_content_capture_opt_in(fake_openai: FakeOpenAI, log_exporter: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    llmtel_capture = _reconfigured(monkeypatch, "true")
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
     stream = client(fake_openai).chat.completions.create(
         model="gpt-4o-mini", messages=MESSAGES, tools=tools, stream=True
@@ -438,6 +451,7 @@ def test_content_capture_opt_in(
     assert records[0].trace_id == span.context.trace_id
     # events carry the structured form (the SDK stores sequences as tuples)
     assert json.loads(json.dumps(records[0].attributes["gen_ai.input.messages"])) == inputs
+    llmtel_capture.close()
 
 
 def test_content_not_captured_by_default(fake_openai: FakeOpenAI, llmtel_capture: Capture, log_exporter: Any) -> None:
@@ -578,13 +592,13 @@ def test_content_via_llmtel_option_and_span_only(
         assert json.loads(a["gen_ai.system_instructions"]) == [{"type": "text", "content": "Be brief."}]
         assert len(log_exporter.get_finished_logs()) == 1
 
-        monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "span_only")
+        cap = _reconfigured(monkeypatch, "span_only")
         client(fake_openai).embeddings.create(model="text-embedding-3-small", input="x")  # no messages to capture
         client(fake_openai).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
         assert "gen_ai.output.messages" in cap.spans()[-1].attributes
         assert len(log_exporter.get_finished_logs()) == 1  # span_only: no new event
 
-        monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "false")  # the variable wins
+        cap = _reconfigured(monkeypatch, "span_only", capture_content="false")  # the argument wins
         client(fake_openai).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
         assert "gen_ai.output.messages" not in cap.spans()[-1].attributes
     finally:

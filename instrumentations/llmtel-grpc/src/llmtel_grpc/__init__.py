@@ -40,7 +40,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 import llmtel
-from llmtel._internal.errors import guarded
+from llmtel.instrumentation import guarded
 
 __all__ = [
     "AioInferenceServerInterceptor",
@@ -108,20 +108,19 @@ def _read(message: Any, reader: Reader | None) -> Any:
 
 def _status_name(context: Any) -> str | None:
     code = getattr(context, "code", None)
-    try:
+    status = None
+    with guarded("llmtel_grpc read status", expected=True):  # older grpc contexts have no code()
         status = code() if callable(code) else None
-    except Exception:  # older grpc contexts have no code()
-        return None
     name = getattr(status, "name", None)
     return None if name in (None, "OK") else str(name)
 
 
 def _active(context: Any) -> bool:
     is_active = getattr(context, "is_active", None)
-    try:
-        return bool(is_active()) if callable(is_active) else True
-    except Exception:  # a context that cannot tell: assume active
-        return True
+    active = True  # a context that cannot tell: assume active
+    with guarded("llmtel_grpc read is_active", expected=True):
+        active = bool(is_active()) if callable(is_active) else True
+    return active
 
 
 class _ServerCall:

@@ -11,28 +11,18 @@ OpenTelemetry logs API. Nothing here that builds content runs unless capture is 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from typing import Any
 
-import llmtel
+from llmtel import instrumentation
 
 EVENT_NAME = "gen_ai.client.inference.operation.details"
-_VARIABLE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
 
-def capture_mode() -> llmtel.CaptureMode:
-    """Where content goes: the OTel variable when set (it wins, as for contrib's instrumentations),
-    else llmtel's ``capture_content`` option; an unusable value means no content."""
-    raw = os.environ.get(_VARIABLE, "")
-    if raw.strip():
-        try:
-            return llmtel.CaptureMode.parse(raw)
-        except ValueError:
-            return llmtel.CaptureMode.NO_CONTENT  # configure() reports it; never guess towards capturing
-    telemetry = llmtel.current()
-    mode = telemetry.options.get("capture_content") if telemetry is not None else None
-    return mode if isinstance(mode, llmtel.CaptureMode) else llmtel.CaptureMode.NO_CONTENT
+def capture_mode() -> instrumentation.CaptureMode:
+    """Where content goes: llmtel's ``capture_content`` option, which falls back to
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` (resolved once by ``configure()``)."""
+    return instrumentation.capture_mode()
 
 
 def field(obj: Any, name: str) -> Any:

@@ -33,7 +33,8 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
 
 import llmtel
-from llmtel._internal.errors import guard, guarded, report
+from llmtel.instrumentation import guard, guarded
+from llmtel.instrumentation import report_problem as report
 from llmtel_openai import _content
 from llmtel_openai._content import field
 
