@@ -96,18 +96,18 @@ def install(meter: metrics.Meter, *, enabled: bool | None = None, nvml: Any = No
         except ImportError as exc:
             _off(enabled, f"pynvml (package nvidia-ml-py) cannot be imported: {exc}")
             return None
-    # NVMLError_LibraryNotFound / DriverNotLoaded / OSError: the environment has no usable NVML.
-    with _errors.guarded("NVML start", expected=True) as started:
+    # No driver, no library, no GPU: the environment has no usable NVML (not a problem, one log line).
+    unusable = (nvml.NVMLError, OSError)
+    try:
         nvml.nvmlInit()
-    if started.error is not None:
-        _off(enabled, f"NVML did not start: {started.error}")
+    except unusable as exc:
+        _off(enabled, f"NVML did not start: {exc}")
         return None
-    gpus: list[_Target] = []
-    with _errors.guarded("NVML discovery", expected=True) as listed:  # any failure: no usable GPU
+    try:
         gpus = _discover(nvml)
-    if listed.error is not None:
+    except unusable as exc:
         _shutdown(nvml)
-        _off(enabled, f"listing GPUs failed: {listed.error}")
+        _off(enabled, f"listing GPUs failed: {exc}")
         return None
     if not gpus:
         _shutdown(nvml)
@@ -119,15 +119,18 @@ def install(meter: metrics.Meter, *, enabled: bool | None = None, nvml: Any = No
 
 
 def _shutdown(nvml: Any) -> None:
-    with _errors.guarded("NVML shutdown", expected=True):  # shutting down must not raise into the app
+    try:
         nvml.nvmlShutdown()
+    except (nvml.NVMLError, OSError) as exc:  # shutting down must not raise into the app
+        logger.debug("nvmlShutdown failed: %s", exc)
 
 
 def _discover(nvml: Any) -> list[_Target]:
     """List GPUs and their MIG instances, with static attributes (read once)."""
-    driver = None
-    with _errors.guarded("NVML driver version", expected=True):  # optional attribute
+    try:
         driver = _text(nvml.nvmlSystemGetDriverVersion())
+    except (nvml.NVMLError, OSError, AttributeError):  # optional attribute
+        driver = None
     gpus = []
     for index in range(nvml.nvmlDeviceGetCount()):
         try:
