@@ -27,7 +27,7 @@ from llmtel._internal import errors as _errors
 from llmtel._internal.errors import ConfigurationError
 from llmtel._internal.values import clean_str
 
-__all__ = ["CALL_INSTRUMENTS", "OTHER", "Dimensions", "attributes", "block_attributes"]
+__all__ = ["CALL_INSTRUMENTS", "OTHER", "RESERVED_KEYS", "Dimensions", "attributes", "block_attributes"]
 
 #: The value a key's values past its limit are folded into.
 OTHER: Final = "_OTHER"
@@ -37,7 +37,7 @@ CALL_INSTRUMENTS: Final = frozenset(
 ) | {"llmtel.gen_ai.requests.active"}
 #: The ``metric_attributes`` mapping key meaning "every call instrument".
 EVERYWHERE: Final = "*"
-_RESERVED: Final = frozenset(key for spec in semconv.INSTRUMENTS for key in spec.attributes)
+RESERVED_KEYS: Final = frozenset(key for spec in semconv.INSTRUMENTS for key in spec.attributes)
 
 _BLOCK_KEY = otel_context.create_key("llmtel.attributes")
 
@@ -171,7 +171,7 @@ class Dimensions:
             for key in given:
                 if not key or key != key.strip():
                     raise ConfigurationError(f"metric_attributes: {key!r} is not a valid attribute key")
-                if key in _RESERVED:
+                if key in RESERVED_KEYS:
                     raise ConfigurationError(f"metric_attributes: {key!r} is one of llmtel's own metric attributes")
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise ConfigurationError(f"metric_attribute_limit must be a positive integer, got {limit!r}")

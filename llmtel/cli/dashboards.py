@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -30,6 +31,7 @@ from opentelemetry.semconv.attributes import service_attributes as _svc
 from opentelemetry.semconv.metrics import http_metrics as _httpm
 
 from llmtel import semconv
+from llmtel._internal.dimensions import CALL_INSTRUMENTS, RESERVED_KEYS
 from llmtel._internal.naming import prometheus_label, prometheus_name, prometheus_series
 from llmtel.cli import write_output
 from llmtel.semconv import InstrumentSpec, Kind
@@ -44,6 +46,7 @@ __all__ = [
     "build_dashboard",
     "build_panels",
     "dashboard_json",
+    "dimension_keys",
     "run",
 ]
 
@@ -186,6 +189,13 @@ class Query:
 
     names: PromNames = field(default_factory=PromNames)
     dashboard: bool = True
+    #: The app's opted-in metric attribute keys (``metric_attributes``): a variable each on the
+    #: dashboard, a grouping each in the recording rules, on the instruments that carry them.
+    dims: tuple[str, ...] = ()
+
+    def dims_of(self, spec: InstrumentSpec) -> list[str]:
+        """Prometheus labels of the opted-in keys ``spec`` carries."""
+        return [label(k) for k in self.dims] if spec.name in CALL_INSTRUMENTS else []
 
     def sel(self, spec: InstrumentSpec, *extra: str) -> str:
         """Label matchers (with braces) for one instrument's series."""
@@ -197,6 +207,8 @@ class Query:
                 matchers.append('job=~"(.+/)?(${service})"')
             if semconv.REQUEST_MODEL in spec.attributes:
                 matchers.append(f'{label(semconv.REQUEST_MODEL)}=~"$model"')
+            # "All" is ".*", which also matches series without the label (calls outside any tenant).
+            matchers.extend(f'{dim}=~"${dim}"' for dim in self.dims_of(spec))
         matchers.extend(extra)
         return "{" + ", ".join(matchers) + "}" if matchers else ""
 
@@ -696,9 +708,39 @@ def _http_panels(q: Query) -> list[Panel]:
     ]
 
 
+def _dimension_panels(q: Query) -> list[Panel]:
+    """A row per opted-in key: cost, request rate, latency and tokens split by it."""
+    n = q.names
+    tok = label(semconv.TOKEN_TYPE)
+    out: list[Panel] = []
+    for key in q.dims:
+        dim, group = label(key), f"By {key}"
+        legend = "{{" + dim + "}}"
+        if specs := _need("llmtel.gen_ai.client.cost"):
+            (c,) = specs
+            expr = f"3600 * sum by ({dim}) ({q.rate(n.total(c), c)})"
+            out.append(Panel(f"Cost per hour by {key}", group, (Target(expr, legend),), specs, "currencyUSD",
+                             f"USD per hour by {key} (reported or priced)."))  # fmt: skip
+        if specs := _need(_gm.GEN_AI_CLIENT_OPERATION_DURATION):
+            (d,) = specs
+            expr = f"sum by ({dim}) ({q.rate(n.count(d), d)})"
+            out.append(Panel(f"Request rate by {key}", group, (Target(expr, legend),), specs, "reqps",
+                             f"GenAI calls per second by {key}."))  # fmt: skip
+            out.append(Panel(f"Operation duration p95 by {key}", group,
+                             (Target(q.quantile(0.95, d, [dim]), legend, exemplar=True),), specs, "s",
+                             f"95th percentile of the call duration by {key}."))  # fmt: skip
+        if specs := _need(_gm.GEN_AI_CLIENT_TOKEN_USAGE):
+            (t,) = specs
+            expr = f"sum by ({dim}, {tok}) ({q.rate(n.sum(t), t)})"
+            out.append(Panel(f"Tokens per second by {key}", group,
+                             (Target(expr, legend + " {{" + tok + "}}"),), specs, "short",
+                             f"Tokens per second by {key} and gen_ai.token.type."))  # fmt: skip
+    return out
+
+
 def build_panels(q: Query) -> list[Panel]:
     """Curated panels plus a generic panel for every registry instrument no curated panel reads."""
-    panels = _curated(q) + _http_panels(q)
+    panels = _curated(q) + _http_panels(q) + _dimension_panels(q)
     covered = {s.name for p in panels for s in p.instruments}
     for spec in semconv.INSTRUMENTS:
         if spec.name not in covered:
@@ -748,6 +790,7 @@ def _variables(q: Query, trace_datasource_type: str) -> list[dict[str, Any]]:
         jobs = _query_var("job", "Job", f"label_values({TARGET_INFO}, job)")
         services = _query_var("service", "Service", f'label_values({TARGET_INFO}{{job=~"$job"}}, {SERVICE_LABEL})')
     models = _query_var("model", "Model", f'label_values({ref_series}{{job=~"$job"}}, {model_key})')
+    dims = [_query_var(dim, dim, f'label_values({ref_series}{{job=~"$job"}}, {dim})') for dim in q.dims_of(ref)]
     return [
         {
             "name": "datasource",
@@ -775,6 +818,7 @@ def _variables(q: Query, trace_datasource_type: str) -> list[dict[str, Any]]:
         jobs,
         services,
         models,
+        *dims,
     ]
 
 
@@ -837,10 +881,18 @@ def _panel_json(panel: Panel, pid: int, x: int, y: int, trace_datasource_type: s
 
 
 def build_dashboard(
-    *, naming: str = "prometheus", latest: bool | None = None, trace_datasource_type: str = "tempo"
+    *,
+    naming: str = "prometheus",
+    latest: bool | None = None,
+    trace_datasource_type: str = "tempo",
+    metric_attributes: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The Grafana dashboard JSON model for the current registry."""
-    q = Query(PromNames(naming, latest), dashboard=True)
+    """The Grafana dashboard JSON model for the current registry.
+
+    ``metric_attributes``: the keys the app opted in (``metric_attributes`` option): a variable
+    and a row of panels split by each.
+    """
+    q = Query(PromNames(naming, latest), dashboard=True, dims=dimension_keys(metric_attributes))
     panels = build_panels(q)
     out: list[dict[str, Any]] = []
     pid, y = 1, 0
@@ -890,6 +942,23 @@ def dashboard_json(**kwargs: Any) -> str:
     return json.dumps(build_dashboard(**kwargs), indent=2, sort_keys=False) + "\n"
 
 
+_RESERVED_VARIABLES = frozenset({"datasource", "trace_datasource", "job", "service", "model"})
+
+
+def dimension_keys(keys: Sequence[str]) -> tuple[str, ...]:
+    """The opted-in keys, each once; ValueError for one whose label would clash with the dashboard's own."""
+    found = tuple(dict.fromkeys(k.strip() for k in keys if k.strip()))
+    for key in found:
+        if label(key) in _RESERVED_VARIABLES or key in RESERVED_KEYS:
+            raise ValueError(f"metric attribute {key!r} clashes with llmtel's own labels or dashboard variables")
+    return found
+
+
+def _metric_attributes(text: str) -> list[str]:
+    # The LLMTEL_METRIC_ATTRIBUTES syntax: "tenant,route,instrument:key"; every key named, once.
+    return [item.rpartition(":")[2].strip() for item in text.split(",") if item.strip()]
+
+
 def add_naming_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--naming",
@@ -904,6 +973,14 @@ def add_naming_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="use the names emitted under OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental "
         "(default: follow that environment variable)",
+    )
+    parser.add_argument(
+        "--metric-attributes",
+        type=_metric_attributes,
+        default=[],
+        metavar="KEYS",
+        help="the keys your app opted in with metric_attributes / LLMTEL_METRIC_ATTRIBUTES (same syntax, "
+        "e.g. tenant,route): a variable and a row of panels per key, recording rules grouped by them",
     )
 
 
@@ -921,7 +998,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print (or write) the dashboard JSON."""
-    text = dashboard_json(
-        naming=args.naming, latest=args.semconv_latest, trace_datasource_type=args.trace_datasource_type
-    )
+    try:
+        text = dashboard_json(
+            naming=args.naming,
+            latest=args.semconv_latest,
+            trace_datasource_type=args.trace_datasource_type,
+            metric_attributes=args.metric_attributes,
+        )
+    except ValueError as exc:
+        print(f"llmtel dashboard: {exc}", file=sys.stderr)
+        return 2
     return write_output(text, getattr(args, "output", None), "dashboard")

@@ -42,6 +42,7 @@ from llmtel.cli.dashboards import (
     Query,
     _main_keys,
     add_naming_arguments,
+    dimension_keys,
     instrument,
     label,
     le_matcher,
@@ -166,12 +167,15 @@ def _yaml(value: Any, indent: int = 0) -> list[str]:
     return lines
 
 
-def recording_rules(names: PromNames) -> list[dict[str, Any]]:
-    """Quantiles and rates of every registry histogram and counter, per job and identifying labels."""
-    q = Query(names, dashboard=False)
+def recording_rules(names: PromNames, dims: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Quantiles and rates of every registry histogram and counter, per job and identifying labels.
+
+    ``dims``: the app's opted-in metric attribute keys, kept as groupings where an instrument carries them.
+    """
+    q = Query(names, dashboard=False, dims=dimension_keys(dims))
     rules: list[dict[str, Any]] = []
     for spec in semconv.INSTRUMENTS:
-        keys = ["job", *(label(k) for k in _main_keys(spec))]
+        keys = ["job", *(label(k) for k in _main_keys(spec)), *q.dims_of(spec)]
         level = "_".join(keys)
         base = names.base(spec)
         if spec.kind is Kind.HISTOGRAM:
@@ -562,10 +566,11 @@ def build_rules(
     cost: CostBudget | None = None,
     saturation: Saturation | None = None,
     http_5xx_ratio: float = HTTP_5XX_RATIO,
+    metric_attributes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The rule file (``{"groups": [...]}``) as plain data."""
     names = PromNames(naming, latest)
-    groups = [{"name": "llmtel-recording", "rules": recording_rules(names)}]
+    groups = [{"name": "llmtel-recording", "rules": recording_rules(names, metric_attributes)}]
     groups.extend(slo_groups(slos, names))
     if cost is not None and (budget := cost_rules(cost, names)):
         groups.append({"name": "llmtel-cost", "rules": budget})
@@ -841,15 +846,20 @@ def run(args: argparse.Namespace) -> int:
         print("llmtel rules: --cost-by needs --cost-budget-hourly or --cost-budget-daily", file=sys.stderr)
         return 2
     saturation = Saturation(args.gpu_utilization_threshold, args.gpu_memory_threshold, args.queue_wait_p95)
-    rules = build_rules(
-        naming=args.naming,
-        latest=args.semconv_latest,
-        job=args.job,
-        slos=slos,
-        cost=cost,
-        saturation=saturation,
-        http_5xx_ratio=args.http_5xx_ratio,
-    )
+    try:
+        rules = build_rules(
+            naming=args.naming,
+            latest=args.semconv_latest,
+            job=args.job,
+            slos=slos,
+            cost=cost,
+            saturation=saturation,
+            http_5xx_ratio=args.http_5xx_ratio,
+            metric_attributes=args.metric_attributes,
+        )
+    except ValueError as exc:
+        print(f"llmtel rules: {exc}", file=sys.stderr)
+        return 2
     text = render(
         rules,
         fmt=args.format,

@@ -1,9 +1,11 @@
 """Tenants, reported cost and the app's own instruments through the real scrape and a real Prometheus.
 
 The scrape tests render what Prometheus would fetch (classic text and OpenMetrics, parsed by
-prometheus_client's strict parsers). The Prometheus test starts Debian's ``prometheus`` (1 s scrape),
-records calls for two tenants at a 3:1 cost ratio, and asks it
-``sum by (tenant) (rate(llmtel_gen_ai_client_cost_USD_total[5m]))`` (about 8 s).
+prometheus_client's strict parsers). The Prometheus test starts Debian's ``prometheus`` (1 s scrape
+and rule evaluation, with the rules ``llmtel rules --metric-attributes tenant`` generates), records
+calls for two tenants at a 3:1 cost ratio, and asks it
+``sum by (tenant) (rate(llmtel_gen_ai_client_cost_USD_total[5m]))``, the tenant-grouped recording
+rule and the dashboard's "by tenant" panels (about 10 s).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from bridge_helpers import OPENMETRICS_ACCEPT, configured, get, om_families, tex
 from realservers import prometheus_server
 
 import llmtel
+from llmtel.cli import dashboards, rules
 
 COST = "llmtel_gen_ai_client_cost_USD"
 DURATION = "gen_ai_client_operation_duration_seconds"
@@ -86,13 +89,36 @@ def _query(base: str, promql: str) -> list[Any]:
     return list(payload["data"]["result"])
 
 
+def _tenant_panels() -> list[tuple[str, str]]:
+    """The dashboard's "by tenant" queries with the variables set as Grafana would (all tenants)."""
+    board = dashboards.build_dashboard(metric_attributes=["tenant"])
+    panels = [p for p in board["panels"] if p.get("title", "").endswith("by tenant")]
+    assert len(panels) == 4
+    values = {"$__rate_interval": "1m", "$job": "llmtel", "$service": ".*", "$model": ".*", "$tenant": ".*"}
+    queries = []
+    for panel in panels:
+        for target in panel["targets"]:
+            expr = target["expr"]
+            for variable, value in values.items():
+                expr = expr.replace(variable, value)
+            queries.append((panel["title"], expr))
+    return queries
+
+
 @pytest.mark.realserver
 def test_prometheus_splits_cost_by_tenant(tmp_path: Path) -> None:
     with configured(price_table=PRICES, metric_attributes=["tenant"]) as telemetry:
         target = urllib.parse.urlsplit(telemetry.metrics_url).netloc
+        generated = rules.build_rules(metric_attributes=["tenant"])
+        (tmp_path / "rules.yml").write_text(rules.render(generated))
+        cost_rule = next(
+            r["record"] for g in generated["groups"] for r in g.get("rules", ())
+            if r.get("record", "").endswith(f":{COST}_total:rate5m")
+        )  # fmt: skip
         config = tmp_path / "prometheus.yml"
         config.write_text(
-            "global:\n  scrape_interval: 1s\n"
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            f"rule_files: ['{tmp_path / 'rules.yml'}']\n"
             f"scrape_configs:\n  - job_name: llmtel\n    static_configs: [{{targets: ['{target}']}}]\n"
         )
         stop = threading.Event()
@@ -115,9 +141,15 @@ def test_prometheus_splits_cost_by_tenant(tmp_path: Path) -> None:
                 while True:
                     result = _query(base, promql)
                     rates = {r["metric"].get("tenant"): float(r["value"][1]) for r in result}
-                    if (len(rates) == 2 and all(v > 0 for v in rates.values())) or time.monotonic() > deadline:
+                    recorded = {r["metric"].get("tenant") for r in _query(base, cost_rule)}
+                    done = len(rates) == 2 and all(v > 0 for v in rates.values()) and len(recorded) == 2
+                    if done or time.monotonic() > deadline:
                         break
                     time.sleep(0.5)
+                assert recorded == {"acme", "globex"}, cost_rule  # the recording rule keeps the tenant
+                for title, expr in _tenant_panels():
+                    shown = {r["metric"].get("tenant") for r in _query(base, expr)}
+                    assert shown == {"acme", "globex"}, (title, expr)
             finally:
                 stop.set()
                 worker.join(timeout=5)
