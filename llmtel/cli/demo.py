@@ -34,6 +34,9 @@ PRICES = {
     "claude-3-5-haiku": {"input": 0.80, "output": 4.00, "cache_read": 0.08},
     "claude-haiku-4-5": {"input": 1.00, "output": 5.00, "cache_read": 0.10, "cache_creation": 1.25},
 }
+#: The demo's customers (a platform's tenants), by share of the traffic: the ``tenant`` dimension.
+TENANTS = ("acme", "globex", "initech", "umbrella")
+TENANT_WEIGHTS = (5, 3, 1, 1)
 #: The model the Anthropic SDK step asks (its spans, not llm_call, give its metrics).
 SDK_MODEL = "claude-haiku-4-5"
 
@@ -104,6 +107,13 @@ def _classify(client: Any) -> None:
 
 
 def _turn(rng: random.Random, stats: Stats, speed: float, sdk: Any = None) -> None:
+    # What a platform's middleware does once per request: every metric of the turn gets the tenant.
+    (tenant,) = rng.choices(TENANTS, weights=TENANT_WEIGHTS)
+    with llmtel.attributes(tenant=tenant):
+        _tenant_turn(rng, stats, speed, sdk)
+
+
+def _tenant_turn(rng: random.Random, stats: Stats, speed: float, sdk: Any) -> None:
     model = rng.choice(list(MODELS))
     provider, ttft_median, gap = MODELS[model]
     with llmtel.agent("support-agent"):
@@ -214,7 +224,7 @@ _LOG_PROGRESS_EVERY = 10.0
 
 
 def run(args: argparse.Namespace) -> int:
-    options: dict[str, Any] = {"service_name": "llmtel-demo", "price_table": PRICES}
+    options: dict[str, Any] = {"service_name": "llmtel-demo", "price_table": PRICES, "metric_attributes": ["tenant"]}
     if args.port is not None:
         options["prometheus_port"] = args.port
     if args.host is not None:
@@ -235,6 +245,9 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"  health:   {base}/health", flush=True)
     print(f"  traces:   {base}/traces  and  {base}/traces/<trace_id>", flush=True)
+    print(
+        "  tenants:  every metric has a tenant label; Grafana: llmtel dashboard --metric-attributes tenant", flush=True
+    )
     if anthropic_client(args.speed) is not None:
         print(f"  also:     the Anthropic SDK's own spans ({SDK_MODEL}, fake transport) → llmtel metrics", flush=True)
 

@@ -32,6 +32,7 @@ from promql_scan import metric_names
 from realservers import free_port, prometheus_server, require_binary, stop_process
 
 from llmtel.cli import dashboards, rules
+from llmtel.cli.demo import TENANTS
 
 pytestmark = pytest.mark.realserver
 
@@ -54,6 +55,9 @@ MUST_CHECK = {
     "Queue depth",
     "Circuit breakers (0 closed, 1 half-open, 2 open)",
     "Cache hit ratio",
+    "Cost per hour by tenant",
+    "Request rate by tenant",
+    "Operation duration p95 by tenant",
     "Process CPU utilization",
     "Process memory (RSS)",
 }
@@ -99,7 +103,8 @@ def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prom]:
     rule_file = tmp / "rules.yaml"
     parser = argparse.ArgumentParser()
     rules.add_arguments(parser)
-    args = ["--job", JOB, "--slo-ttft-p95", "0.35", "--slo-error-rate", "0.01", "-o", str(rule_file)]
+    args = ["--job", JOB, "--slo-ttft-p95", "0.35", "--slo-error-rate", "0.01", "--metric-attributes", "tenant"]
+    args += ["-o", str(rule_file)]
     assert rules.run(parser.parse_args(args)) == 0
     (tmp / "prometheus.yml").write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s, scrape_timeout: 1s}\n"
@@ -141,6 +146,7 @@ def _substitute(expr: str) -> str:
         .replace("$service", SERVICE)
         .replace("$job", JOB)
         .replace("$model", ".*")
+        .replace("$tenant", ".*")
     )
 
 
@@ -150,7 +156,7 @@ def _finite(result: list[dict[str, Any]]) -> bool:
 
 def test_every_panel_query_returns_data(prom: Prom) -> None:
     present = set(prom.api("label/__name__/values"))
-    dash = dashboards.build_dashboard(latest=False)
+    dash = dashboards.build_dashboard(latest=False, metric_attributes=["tenant"])
     checked, skipped, empty = set(), {}, []
     for panel in (p for p in dash["panels"] if p["type"] != "row"):
         for target in panel["targets"]:
@@ -170,7 +176,7 @@ def test_every_panel_query_returns_data(prom: Prom) -> None:
 
 
 def test_variable_queries_list_the_demo(prom: Prom) -> None:
-    dash = dashboards.build_dashboard(latest=False)
+    dash = dashboards.build_dashboard(latest=False, metric_attributes=["tenant"])
     variables = {v["name"]: v["definition"] for v in dash["templating"]["list"] if v["type"] == "query"}
     values = {}
     for name, definition in variables.items():
@@ -180,6 +186,7 @@ def test_variable_queries_list_the_demo(prom: Prom) -> None:
     assert values["job"] == [JOB]
     assert values["service"] == [SERVICE]
     assert len(values["model"]) >= 1
+    assert set(values["tenant"]) == set(TENANTS)  # the demo's tenant dimension
 
 
 def test_recording_rules_evaluate_and_yield_series(prom: Prom) -> None:
@@ -209,7 +216,7 @@ def test_recording_rules_evaluate_and_yield_series(prom: Prom) -> None:
 
 
 def test_ttfc_exemplars_carry_trace_ids(prom: Prom) -> None:
-    dash = dashboards.build_dashboard(latest=False)
+    dash = dashboards.build_dashboard(latest=False, metric_attributes=["tenant"])
     (panel,) = [p for p in dash["panels"] if p["title"] == "Time to first chunk (TTFC)"]
     (bucket,) = {n for n in metric_names(panel["targets"][0]["expr"]) if n.endswith("_bucket")}
     now = time.time()
