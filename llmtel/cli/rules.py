@@ -774,7 +774,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         type=_label_key,
         metavar="ATTRIBUTE",
-        help="also split the budget by this opted-in metric attribute (repeatable), e.g. tenant",
+        help="split the budget by this opted-in metric attribute (repeatable), e.g. tenant "
+        "(default: the --metric-attributes keys)",
     )
     sat = parser.add_argument_group("saturation symptom alerts")
     sat.add_argument(
@@ -841,7 +842,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     cost = None
     if args.cost_budget_hourly is not None or args.cost_budget_daily is not None:
-        cost = CostBudget(args.cost_budget_hourly, args.cost_budget_daily, tuple(args.cost_by))
+        # The app's opted-in dimensions (tenant...) unless --cost-by narrows them.
+        by = args.cost_by or list(getattr(args, "metric_attributes", None) or ())
+        cost = CostBudget(args.cost_budget_hourly, args.cost_budget_daily, tuple(dict.fromkeys(by)))
     elif args.cost_by:
         print("llmtel rules: --cost-by needs --cost-budget-hourly or --cost-budget-daily", file=sys.stderr)
         return 2

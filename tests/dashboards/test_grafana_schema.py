@@ -117,7 +117,9 @@ def _type_errors(obj: Any, path: str = "dashboard") -> list[str]:
 
 def _with_app_dimensions(monkeypatch: pytest.MonkeyPatch) -> None:
     """The registry as an app with its own dimensions sees it: tenant/route on the LLM, tool and
-    agent instruments and one instrument of its own (a new group, so a new row)."""
+    agent instruments and one instrument of its own (a new group, so a new row). The dashboard is
+    then built with ``metric_attributes`` (``llmtel dashboard --metric-attributes tenant,app.route``):
+    a variable and a "By <key>" row per key."""
     extra = frozenset({"tenant", "app.route"})
     specs = [
         replace(s, attributes=s.attributes | extra) if s.group in ("llm", "tool", "agent") else s
@@ -140,9 +142,11 @@ VARIANTS = {
 @pytest.mark.parametrize("app_dimensions", [False, True], ids=["registry", "app-dimensions"])
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_dashboard_fits_grafanas_schema(variant: str, app_dimensions: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    kwargs: dict[str, Any] = dict(VARIANTS[variant])
     if app_dimensions:
         _with_app_dimensions(monkeypatch)
-    ours = json.loads(json.dumps(build_dashboard(**VARIANTS[variant])))
+        kwargs["metric_attributes"] = ["tenant", "app.route"]
+    ours = json.loads(json.dumps(build_dashboard(**kwargs)))
     model = gd.Dashboard.from_json(ours)
 
     rows = [p for p in model.panels or [] if isinstance(p, gd.RowPanel)]
@@ -150,6 +154,8 @@ def test_dashboard_fits_grafanas_schema(variant: str, app_dimensions: bool, monk
     assert rows and panels and len(rows) + len(panels) == len(ours["panels"])
     if app_dimensions:
         assert "app" in [r.title for r in rows]  # the app's own instrument got its row
+        names = [v.name for v in model.templating.list_val or []]
+        assert {"tenant", "app_route"} <= set(names), names
     for panel in panels:
         assert panel.type_val == "timeseries"
         assert isinstance(panel.options, timeseries.Options), panel.title

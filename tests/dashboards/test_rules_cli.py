@@ -136,3 +136,22 @@ def test_default_job_matches_every_shipped_config() -> None:
     assert _parse().job == rules_mod.DEFAULT_JOB
     wrong = {where: job for where, job in jobs.items() if not re.fullmatch(rules_mod.DEFAULT_JOB, job)}
     assert not wrong, f"llmtel rules' default --job {rules_mod.DEFAULT_JOB!r} does not match {wrong}"
+
+
+def _cost_exprs(tmp_path: Path, *argv: str) -> list[str]:
+    out = tmp_path / "r.yaml"
+    assert rules_mod.run(_parse(*argv, "-o", str(out))) == 0
+    doc = yaml.safe_load(out.read_text())
+    return [r["expr"] for g in doc["groups"] if g["name"] == "llmtel-cost" for r in g["rules"]]
+
+
+def test_cost_budget_splits_by_the_opted_in_dimensions(tmp_path: Path) -> None:
+    # Default: per job and every --metric-attributes key; --cost-by narrows it; without either, per job.
+    [expr] = _cost_exprs(tmp_path, "--metric-attributes", "tenant,route", "--cost-budget-hourly", "10")
+    assert expr.startswith("sum by (job, tenant, route) (increase(") and expr.endswith("[1h])) > 10")
+    [expr] = _cost_exprs(
+        tmp_path, "--metric-attributes", "tenant,route", "--cost-by", "tenant", "--cost-budget-daily", "5"
+    )
+    assert expr.startswith("sum by (job, tenant) (") and expr.endswith("[1d])) > 5")
+    [expr] = _cost_exprs(tmp_path, "--cost-budget-daily", "5")
+    assert expr.startswith("sum by (job) (")
