@@ -20,8 +20,13 @@ try:  # the genai-sources extra: the demo then also runs the Anthropic SDK over 
     import anthropic  # noqa: F401
 
     SDK_MODEL = 'gen_ai_request_model="claude-haiku-4-5"'
+    # A duration bucket of the SDK's calls with an exemplar.
+    SDK_EXEMPLAR = (
+        r"gen_ai_client_operation_duration_seconds_bucket"
+        r'\{[^}]*gen_ai_request_model="claude-haiku-4-5"[^}]*\} \d+(\.\d+)? # \{'
+    )
 except ImportError:
-    SDK_MODEL = ""
+    SDK_MODEL = SDK_EXEMPLAR = ""
 
 
 def test_demo_serves_metrics_with_exemplars_that_resolve_to_traces() -> None:
@@ -44,7 +49,7 @@ def test_demo_serves_metrics_with_exemplars_that_resolve_to_traces() -> None:
             except OSError:
                 continue
             ttfc_exemplar = r"gen_ai_client_operation_time_to_first_chunk_seconds_bucket\{[^}]*\} \d+(\.\d+)? # \{"
-            if re.search(ttfc_exemplar, body) and SDK_MODEL in body:
+            if re.search(ttfc_exemplar, body) and re.search(SDK_EXEMPLAR, body):
                 break
         families = {f.name: f for f in text_string_to_metric_families(body)}
         for name in (
@@ -64,6 +69,10 @@ def test_demo_serves_metrics_with_exemplars_that_resolve_to_traces() -> None:
             ]
             assert {s.labels.get("gen_ai_provider_name") for s in sdk} == {"anthropic"}
             assert any(s.labels.get("gen_ai_response_model") == "claude-haiku-4-5-20251001" for s in sdk)
+            sdk_exemplar = next(s.exemplar for s in sdk if s.exemplar is not None)
+            sdk_trace = json.load(urllib.request.urlopen(f"{base}/traces/{sdk_exemplar.labels['trace_id']}", timeout=5))
+            (sdk_span,) = [span for span in sdk_trace["spans"] if span["span_id"] == sdk_exemplar.labels["span_id"]]
+            assert sdk_span["name"] == "anthropic.messages.create"  # the exemplar is the SDK's own span
         exemplars = [
             s.exemplar
             for s in families["gen_ai_client_operation_time_to_first_chunk_seconds"].samples
