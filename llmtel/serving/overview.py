@@ -205,7 +205,10 @@ def _fold(name: str, points: Iterable[Any], summary: _Summary, samples: deque[di
             if task not in (None, "general"):
                 continue  # per-task utilization (encoder, decoder): the page shows the general one
             gpu_id = str(attributes.get("hw.id", "?"))
-            gpu = summary.gpus.setdefault(gpu_id, {"id": gpu_id, "name": str(attributes.get("hw.name", gpu_id))})
+            gpu = summary.gpus.get(gpu_id)
+            if gpu is None:
+                name, model = attributes.get("hw.name", gpu_id), attributes.get("hw.model", "")
+                gpu = summary.gpus[gpu_id] = {"id": gpu_id, "name": str(name), "model": str(model)}
             gpu[field_name] = float(point.value)
 
 
@@ -346,9 +349,8 @@ class Overview:
     def view(self) -> dict[str, Any]:
         """The page's JSON: per-model rows and totals over the window, tools, retrieval, GPUs, TTFT samples."""
         with self._lock:
-            if not self._history:
-                return {"metrics": False}
-            now = self._history[-1]
+            # Nothing collected yet (no instrument has a point): an empty view, not an error.
+            now = self._history[-1] if self._history else _Summary(time.time(), time.time())
             base = next((s for s in reversed(self._history) if s.time_s <= now.time_s - self.window_s), None)
             samples = [s for s in self._samples if s["time_s"] >= now.time_s - SAMPLE_AGE_S]
         start = base.time_s if base is not None else now.start_s

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+import sys
 import time
 from pathlib import Path
 
@@ -225,3 +226,25 @@ def test_scrapes_cost_nothing_extra_until_a_page_looks() -> None:
         get(telemetry.metrics_url or "", accept=OPENMETRICS_ACCEPT)  # a page looked: scrapes feed it now
         _, _, body = get(f"{telemetry.endpoint_url}/api/overview", accept="application/json")
         assert ids(second) in [(s["trace_id"], s["span_id"]) for s in json.loads(body)["ttft_samples"]]
+
+
+def test_overview_shows_gpus_when_the_collector_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from collectors.fake_nvml import FakeGpu, FakeNvml  # the collectors' NVML stand-in (no GPU here)
+
+    uuid = "GPU-abcdef01-0000-0000-0000-000000000000"
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml([FakeGpu(uuid)]))
+    with configured(gpu_metrics=True) as telemetry:
+        _, _, body = get(f"{telemetry.endpoint_url}/api/overview", accept="application/json")
+    gpus = json.loads(body)["gpus"]
+    assert [gpu["id"] for gpu in gpus] == [uuid]
+    gpu = gpus[0]
+    assert gpu["model"] == "NVIDIA H100 80GB HBM3" and gpu["name"]
+    assert gpu["utilization"] == pytest.approx(0.37)
+    assert (gpu["memory_used"], gpu["memory_limit"]) == (1_048_576_000, 85_520_809_984)
+
+
+def test_overview_without_gpus_has_none() -> None:
+    with configured(gpu_metrics=False) as telemetry:
+        _, _, body = get(f"{telemetry.endpoint_url}/api/overview", accept="application/json")
+    view = json.loads(body)
+    assert view["metrics"] is True and view["gpus"] == [] and view["models"] == [] and view["totals"]["calls"] == 0

@@ -94,7 +94,7 @@
         el(
           "tr",
           {},
-          cell(g.name === g.id ? g.id : `${g.name} (${g.id})`),
+          cell([g.name, g.model].filter(Boolean).join(" · ")),
           cell(percent(g.utilization), "num"),
           cell(bytes(g.memory_used), "num"),
           cell(bytes(g.memory_limit), "num"),
