@@ -7,6 +7,7 @@ the overview's arithmetic, content negotiation, the off switch, auth/TLS, and wh
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
 import ssl
 import sys
@@ -22,6 +23,12 @@ from llmtel.readers.prometheus import PrometheusBridgeReader
 from llmtel.serving.overview import Overview, quantile
 from llmtel.serving.pages import wants_html
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the test extra installs tomli there
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[2]
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
 
 
@@ -248,3 +255,11 @@ def test_overview_without_gpus_has_none() -> None:
         _, _, body = get(f"{telemetry.endpoint_url}/api/overview", accept="application/json")
     view = json.loads(body)
     assert view["metrics"] is True and view["gpus"] == [] and view["models"] == [] and view["totals"]["calls"] == 0
+
+
+def test_every_page_file_ships_as_package_data() -> None:
+    """A wheel holds llmtel/serving/ui/* only through pyproject's package-data globs: none may be missed."""
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["llmtel.serving"]
+    files = sorted(p.relative_to(ROOT / "llmtel/serving").as_posix() for p in (ROOT / "llmtel/serving/ui").iterdir())
+    assert {"ui/index.html", "ui/trace.html", "ui/traces.html", "ui/overview.js"} <= set(files)
+    assert [f for f in files if not any(fnmatch.fnmatch(f, g) for g in globs)] == []
