@@ -27,6 +27,8 @@ __all__ = ["Overview", "quantile"]
 
 #: Seconds of history rates and percentiles are computed over.
 WINDOW_S = 60.0
+#: Least spacing of the summaries kept for the window's start (the window is exact to this many seconds).
+HISTORY_STEP_S = 2.0
 #: Seconds after the last page request during which scrapes are still folded in (no page open: no work).
 FOLLOW_S = 300.0
 #: Time-to-first-chunk samples kept for the scatter (newest win), and for how long.
@@ -321,7 +323,7 @@ class Overview:
     def __init__(self, window_s: float = WINDOW_S, max_samples: int = MAX_SAMPLES) -> None:
         self.window_s = window_s
         self._lock = threading.Lock()
-        self._history: deque[_Summary] = deque(maxlen=512)
+        self._history: deque[_Summary] = deque()
         self._samples: deque[dict[str, Any]] = deque(maxlen=max_samples)
         self._follow_until = 0.0
 
@@ -344,7 +346,12 @@ class Overview:
             # Keep one summary older than the window (the base) and drop the rest beyond it.
             while len(history) > 1 and history[1].time_s <= now - self.window_s:
                 history.popleft()
-            history.append(summary)
+            # Older summaries stay at least HISTORY_STEP_S apart (memory stays ~window/step summaries
+            # however often pages refresh); the newest is always the latest collection.
+            if len(history) >= 2 and history[-1].time_s - history[-2].time_s < HISTORY_STEP_S:
+                history[-1] = summary
+            else:
+                history.append(summary)
 
     def view(self) -> dict[str, Any]:
         """The page's JSON: per-model rows and totals over the window, tools, retrieval, GPUs, TTFT samples."""

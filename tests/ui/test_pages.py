@@ -263,3 +263,20 @@ def test_every_page_file_ships_as_package_data() -> None:
     files = sorted(p.relative_to(ROOT / "llmtel/serving").as_posix() for p in (ROOT / "llmtel/serving/ui").iterdir())
     assert {"ui/index.html", "ui/trace.html", "ui/traces.html", "ui/overview.js"} <= set(files)
     assert [f for f in files if not any(fnmatch.fnmatch(f, g) for g in globs)] == []
+
+
+def test_frequent_refreshes_keep_history_small() -> None:
+    reader = PrometheusBridgeReader()
+    provider = MeterProvider(metric_readers=[reader])
+    histogram = provider.get_meter("t").create_histogram("gen_ai.client.operation.duration", unit="s")
+    overview = Overview()
+    overview.follow()
+    reader.add_collect_listener(overview.observe)
+    try:
+        for _ in range(200):  # 200 tabs' worth of refreshes within a fraction of a second
+            histogram.record(0.5, {"gen_ai.request.model": "m"})
+            reader.snapshot()
+        assert len(overview._history) <= 2  # summaries at least HISTORY_STEP_S apart, plus the latest
+        assert overview.view()["models"][0]["calls"] == 200
+    finally:
+        provider.shutdown()
