@@ -326,6 +326,8 @@ class Overview:
         self._history: deque[_Summary] = deque()
         self._samples: deque[dict[str, Any]] = deque(maxlen=max_samples)
         self._follow_until = 0.0
+        #: When a collection was last folded in (monotonic seconds; 0: never).
+        self.last_observed = 0.0
 
     def follow(self) -> None:
         """A page is looking: fold collections in for the next :data:`FOLLOW_S` seconds."""
@@ -339,6 +341,7 @@ class Overview:
         """
         if time.monotonic() > self._follow_until:
             return
+        self.last_observed = time.monotonic()
         now = time.time()
         with self._lock:
             summary = _summarize(data, now, self._samples)

@@ -18,6 +18,7 @@ the waterfall page; API clients keep getting JSON.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
@@ -28,6 +29,11 @@ from llmtel.serving.overview import Overview
 from llmtel.serving.tracestore import TraceStore
 
 __all__ = ["Pages", "trace_list", "wants_html"]
+
+#: Page requests collect at most this often (a scrape in between counts as a collection) ...
+MIN_COLLECT_INTERVAL_S = 1.0
+#: ... and wait at least this many times the last collection's duration (at most 10 % of one thread).
+MAX_DUTY = 10.0
 
 Send = Callable[[int, bytes, str, Sequence[tuple[str, str]]], None]
 
@@ -114,6 +120,7 @@ class Pages:
     ) -> None:
         self._files = _load_files()
         self._metrics_path = metrics_path
+        self._collect_s = 0.0  # how long the last page-triggered collection took
         self._bridge = bridge
         self._trace_store = trace_store
         self.overview = Overview()
@@ -163,7 +170,12 @@ class Pages:
                 "(metrics_exporter=llmtel_prometheus, the default)",
             }
         self.overview.follow()
-        self._bridge.snapshot()  # the listener folds it in
+        # Collect at most once a second and never more than 1/MAX_DUTY of the time: on an app with
+        # very many series the page refreshes more slowly rather than slow the app.
+        if time.monotonic() - self.overview.last_observed >= max(MIN_COLLECT_INTERVAL_S, MAX_DUTY * self._collect_s):
+            start = time.monotonic()
+            self._bridge.snapshot()  # the listener folds it in
+            self._collect_s = time.monotonic() - start
         return {**self.overview.view(), "metrics_path": self._metrics_path, "traces": self._trace_store is not None}
 
     def _file(self, name: str, send: Send, status: int = 200) -> bool:

@@ -280,3 +280,16 @@ def test_frequent_refreshes_keep_history_small() -> None:
         assert overview.view()["models"][0]["calls"] == 200
     finally:
         provider.shutdown()
+
+
+def test_back_to_back_page_requests_collect_once() -> None:
+    with configured() as telemetry:
+        url = f"{telemetry.endpoint_url}/api/overview"
+        streamed_call()
+        first = json.loads(get(url, accept="application/json")[2])
+        streamed_call()
+        second = json.loads(get(url, accept="application/json")[2])  # within a second: the same collection
+        assert second["time_s"] == first["time_s"] and second["totals"]["calls"] == first["totals"]["calls"] == 1
+        time.sleep(1.05)
+        third = json.loads(get(url, accept="application/json")[2])
+        assert third["time_s"] > first["time_s"] and third["totals"]["calls"] == 2
