@@ -32,7 +32,15 @@ from llmtel._internal import fastpath as _fastpath
 from llmtel._internal import state as _state
 from llmtel._internal.dimensions import block_attributes
 from llmtel._internal.pricing import SOURCE_REPORTED
-from llmtel._internal.values import clean_count, clean_str
+from llmtel._internal import values as _values
+from llmtel._internal.values import (
+    clean_attributes,
+    clean_count,
+    clean_flag,
+    clean_port,
+    clean_positive_int,
+    clean_str,
+)
 
 __all__ = ["AgentInvocation", "LLMCall", "Retrieval", "ToolInvocation", "agent", "llm_call", "retrieval", "tool"]
 
@@ -85,10 +93,7 @@ class _Operation:
 
     def _extra_span_attributes(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """``attrs`` plus the keyword and block attributes (cleaned; spans take them all, unfolded)."""
-        for key, value in self._extra.items():
-            cleaned = clean_str(value) if not isinstance(value, bool | int | float) else value
-            if cleaned is not None:
-                attrs[key] = cleaned
+        attrs.update(clean_attributes(self._extra))
         return attrs
 
     def _begin(self, attach: bool = True) -> None:
@@ -128,8 +133,7 @@ class _Operation:
                 if extra:
                     span.set_attributes(extra)
                 if exc is not None:
-                    span.record_exception(exc)
-                    span.set_status(Status(StatusCode.ERROR, str(exc)[:256] or self.error_type))
+                    self._record_exception(span, exc)
                 elif self.error_type is not None:
                     span.set_status(Status(StatusCode.ERROR, self.error_type))
                 span.end()
@@ -137,6 +141,21 @@ class _Operation:
             token, self._token = self._token, None
             with _errors.guarded("context detach"):
                 otel_context.detach(token)  # type: ignore[arg-type]
+
+    def _record_exception(self, span: trace.Span, exc: BaseException) -> None:
+        """The ``exception`` event and error status; the message and stack trace only with content capture on.
+
+        (Exception text may hold prompt content or keys: docs/bad-input.md.)
+        """
+        attributes = {"exception.type": self.error_type or _error_type(exc)}
+        description = attributes["exception.type"]
+        if self._handles.capture_content:
+            message = _values.exception_message(exc)
+            attributes["exception.message"] = message
+            attributes["exception.stacktrace"] = _values.exception_stacktrace(exc)
+            description = message[:256] or description
+        span.add_event("exception", attributes)
+        span.set_status(Status(StatusCode.ERROR, description))
 
     def _with_error(self, attributes: dict[str, Any]) -> dict[str, Any]:
         """``attributes`` plus the opted-in dimensions, and ``error.type`` when the operation failed."""
@@ -218,14 +237,14 @@ class LLMCall(_Operation):
         attributes: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(attributes)
-        if role not in ("client", "server"):
-            _errors.report("invalid role", detail=repr(role))
+        if not isinstance(role, str) or role not in ("client", "server"):
+            _errors.report("invalid role", detail=_errors.describe(role))
             role = "client"
         self.role = role
         if role == "server":
             # Nested under the transport's SERVER span (HTTP/gRPC instrumentation) of the same request.
             self._span_kind = SpanKind.INTERNAL
-        self.stream = bool(stream)
+        self.stream = clean_flag(stream, "invalid stream flag")
         self.operation = clean_str(operation) or "chat"
         self.provider = clean_str(provider)
         self.model = clean_str(model)
@@ -245,7 +264,7 @@ class LLMCall(_Operation):
         self._last: float | None = None
         self._gaps: list[float] = []
         self._chunks = 0
-        port = server_port if isinstance(server_port, int) and not isinstance(server_port, bool) else None
+        port = clean_port(server_port)
         # One attribute dict per call; every metric's allowlist is a subset of these keys.
         self._attrs: dict[str, Any] = {semconv.OPERATION_NAME: self.operation}
         if self.provider is not None:
@@ -347,10 +366,10 @@ class LLMCall(_Operation):
         ``llmtel.cost.source=reported`` (and no ``gen_ai.token.type``: the split is unknown).
         Negative, non-finite or non-numeric amounts are dropped and counted.
         """
-        if isinstance(usd, bool) or not isinstance(usd, int | float) or not math.isfinite(usd) or usd < 0:
-            _errors.report("invalid cost", detail=repr(usd)[:40])
+        cost = _values.clean_amount(usd, "invalid cost")
+        if cost is None:
             return
-        self.cost = float(usd)
+        self.cost = cost
         self.cost_source = SOURCE_REPORTED
 
     def set_response_model(self, model: Any) -> None:
@@ -364,14 +383,14 @@ class LLMCall(_Operation):
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
         """Attributes learned during the call (e.g. ``openai.response.service_tier``): on the span,
         and on each metric point whose instrument allows the key (docs/metrics.md)."""
-        for key, value in attributes.items():
-            cleaned = value if isinstance(value, bool | int | float) else clean_str(value)
-            if cleaned is not None:
-                self._late[key] = cleaned
+        self._late.update(clean_attributes(attributes))
 
     def set_finish_reasons(self, reasons: Sequence[Any] | str) -> None:
         """Why generation stopped (``gen_ai.response.finish_reasons``, span only)."""
-        items = [reasons] if isinstance(reasons, str) else list(reasons or ())
+        if reasons is None or isinstance(reasons, str | bytes | bytearray | int | float):
+            items: list[Any] = [] if reasons is None else [reasons]
+        else:
+            items = _errors.call_app_code("invalid finish reasons", list, reasons, default=[])
         self.finish_reasons = tuple(r for r in (clean_str(item) for item in items) if r is not None)
 
     @property
@@ -442,6 +461,12 @@ class LLMCall(_Operation):
         if priced is None:
             return
         input_usd, output_usd, source = priced
+        # A huge price times a huge count: bounded like every other amount, so the counter's sum stays finite.
+        if (
+            _values.clean_amount(input_usd, "invalid cost") is None
+            or _values.clean_amount(output_usd, "invalid cost") is None
+        ):
+            return
         self.priced_cost = input_usd + output_usd
         self.cost_source = source
         if self.input_tokens is not None:
@@ -555,7 +580,7 @@ class ToolInvocation(_Decoratable):
     ) -> None:
         super().__init__(attributes)
         self.name = clean_str(name) or "unknown"
-        self.tool_type = tool_type
+        self.tool_type = clean_str(tool_type)
         self.call_id = clean_str(call_id)
 
     def _fresh(self) -> ToolInvocation:
@@ -631,7 +656,7 @@ class Retrieval(_Decoratable):
     ) -> None:
         super().__init__(attributes)
         self.data_source = clean_str(data_source)
-        self.top_k = top_k if isinstance(top_k, int) and not isinstance(top_k, bool) and top_k > 0 else None
+        self.top_k = clean_positive_int(top_k, "invalid top_k")
         self.documents: int | None = None
         self._relevant_ranks: list[int] | None = None
 
@@ -651,7 +676,7 @@ class Retrieval(_Decoratable):
 
     def set_documents(self, count: Any) -> None:
         """How many documents the query returned."""
-        self.documents = clean_count(count)
+        self.documents = clean_count(count, "invalid document count")
 
     def record_relevance(self, relevant_ranks: Sequence[Any]) -> None:
         """1-based ranks of the relevant documents among those returned (empty: none relevant).
@@ -659,13 +684,17 @@ class Retrieval(_Decoratable):
         Gives hit@k (was any relevant document within ``top_k``) and the
         reciprocal rank of the first relevant one (MRR over queries).
         """
-        ranks = [
-            int(r)
-            for r in relevant_ranks
-            if isinstance(r, int | float) and not isinstance(r, bool) and math.isfinite(r) and r >= 1
-        ]
-        if len(ranks) != len(list(relevant_ranks)):
-            _errors.report("invalid relevance rank")
+        # Read once: a generator cannot be read twice.
+        given: list[Any] | None = _errors.call_app_code("invalid relevance rank", list, relevant_ranks, default=None)
+        if given is None:
+            return
+        ranks = []
+        for given_rank in given:
+            rank = clean_count(given_rank, "invalid relevance rank")  # counts non-numbers, negatives, huge ones
+            if rank is not None and rank < 1:
+                _errors.report("invalid relevance rank", detail=_errors.describe(given_rank))
+            elif rank is not None:
+                ranks.append(rank)
         self._relevant_ranks = sorted(ranks)
 
     def _record(self, duration: float) -> None:

@@ -64,15 +64,43 @@ def _raise_internal() -> bool:
     return flag in ("1", "true", "yes", "on") or "PYTEST_CURRENT_TEST" in os.environ
 
 
+def describe(value: object, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for problem messages; never raises.
+
+    Bad input is what problem messages describe, so its ``__repr__`` may raise, or
+    be an int too long to print (Python refuses more than 4300 digits).
+    """
+    try:
+        if isinstance(value, int) and value.bit_length() > 128:
+            return f"<int of {value.bit_length()} bits>"
+        text = repr(value)
+    except Exception:
+        try:
+            return f"<{type(value).__name__} object, repr failed>"
+        except Exception:
+            return "<object, repr failed>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _exception_text(exc: BaseException) -> str:
+    try:
+        text = f"{type(exc).__name__}: {exc}"[:200]
+        return text.encode("utf-8", "replace").decode("utf-8")  # no lone surrogates into log handlers
+    except Exception:
+        return describe(exc)
+
+
 def report(problem: str, exc: BaseException | None = None, detail: str = "") -> None:
-    """Count a problem of kind ``problem`` and log it the first time it is seen."""
+    """Count a problem of kind ``problem`` and log it the first time it is seen (never raises)."""
     with _lock:
         _counts[problem] = _counts.get(problem, 0) + 1
         first = problem not in _logged
         _logged.add(problem)
     if first:
         if exc is not None:
-            logger.warning("llmtel: %s (%s); further occurrences are counted in llmtel.sdk.problems", problem, exc)
+            logger.warning(
+                "llmtel: %s (%s); further occurrences are counted in llmtel.sdk.problems", problem, _exception_text(exc)
+            )
         else:
             logger.warning(
                 "llmtel: %s%s; further occurrences are counted in llmtel.sdk.problems",

@@ -45,11 +45,13 @@ class Instruments:
         self.meter = meter
         self._by_name: dict[str, Any] = {}
         self._allowed: dict[str, frozenset[str]] = {}
+        self._kinds: dict[str, Kind] = {}
         for instrument in semconv.INSTRUMENTS:
             if instrument.kind.observable:
                 continue
             self._by_name[instrument.name] = create(meter, instrument, latest=latest)
             self._allowed[instrument.name] = instrument.attributes
+            self._kinds[instrument.name] = instrument.kind
         g = self._by_name
         # Hot-path handles, looked up once.
         self.client_duration = g["gen_ai.client.operation.duration"]
@@ -71,6 +73,10 @@ class Instruments:
     def get(self, name: str) -> Any:
         """The instrument registered as ``name``."""
         return self._by_name[name]
+
+    def has_histogram(self, name: object) -> bool:
+        """True when ``name`` is a registry histogram (``record_duration`` takes any of them)."""
+        return isinstance(name, str) and name in self._by_name and self._kinds[name] is Kind.HISTOGRAM
 
     def allowed(self, name: str, attributes: Attributes) -> dict[str, Any]:
         """Keep only the attribute keys the registry allows on ``name``."""

@@ -16,7 +16,7 @@ from typing import Any
 from llmtel import semconv
 from llmtel._internal import errors as _errors
 from llmtel._internal import state as _state
-from llmtel._internal.values import clean_duration, clean_str
+from llmtel._internal.values import clean_duration, clean_flag, clean_str
 
 __all__ = [
     "CIRCUIT_STATES",
@@ -44,8 +44,12 @@ def record_duration(instrument_name: str, seconds: Any, **attributes: Any) -> No
     value = clean_duration(seconds)
     if value is None:
         return
+    instruments = _state.current().instruments
+    if not instruments.has_histogram(instrument_name):
+        _errors.report("unknown histogram", detail=_errors.describe(instrument_name))
+        return
     with _errors.guarded("record duration"):
-        _state.current().instruments.get(instrument_name).record(value, _attrs(instrument_name, attributes))
+        instruments.get(instrument_name).record(value, _attrs(instrument_name, attributes))
 
 
 def _add(instrument_name: str, amount: int, attributes: dict[str, Any]) -> None:
@@ -106,9 +110,9 @@ def admission_rejected(queue: Any, reason: Any = "full") -> None:
 
 def set_circuit_breaker_state(name: Any, state: str) -> None:
     """Set a circuit breaker's state: ``closed``, ``half_open`` or ``open``."""
-    value = CIRCUIT_STATES.get(state)
+    value = CIRCUIT_STATES.get(state) if isinstance(state, str) else None
     if value is None:
-        _errors.report("invalid circuit breaker state", detail=repr(state)[:40])
+        _errors.report("invalid circuit breaker state", detail=_errors.describe(state))
         return
     with _errors.guarded("record gauge"):
         instrument_name = "llmtel.circuit_breaker.state"
@@ -126,7 +130,8 @@ def rate_limit_wait(seconds: Any, *, provider: Any = None, model: Any = None) ->
 
 def cache_lookup(cache: Any, hit: bool) -> None:
     """Count a cache look-up as a hit or a miss."""
-    _add("llmtel.cache.requests", 1, {semconv.CACHE_NAME: cache, semconv.CACHE_RESULT: "hit" if hit else "miss"})
+    result = "hit" if clean_flag(hit, "invalid cache hit flag") else "miss"
+    _add("llmtel.cache.requests", 1, {semconv.CACHE_NAME: cache, semconv.CACHE_RESULT: result})
 
 
 @contextmanager

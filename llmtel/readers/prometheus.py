@@ -476,55 +476,77 @@ class PrometheusBridgeReader(MetricReader):
             return
         name = family.name
         lines = family.lines
+        show_exemplars = openmetrics and self._exemplars
+        for point in metric.data.data_points:
+            mark = len(lines)
+            try:
+                self._render_point(point, name, kind, base, lines, old_series, series_map, show_exemplars)
+            except Exception as exc:
+                # One bad series (e.g. an app's own attribute value that cannot be printed) is skipped
+                # and counted; it never costs the rest of the scrape.
+                del lines[mark:]
+                if _errors._raise_internal() and not isinstance(exc, ValueError | TypeError | OverflowError):
+                    raise
+                _errors.report("prometheus series skipped", exc)
+
+    def _render_point(
+        self,
+        point: Any,
+        name: str,
+        kind: str,
+        base: dict[str, Any],
+        lines: list[str],
+        old_series: dict[int, _Series],
+        series_map: dict[int, _Series],
+        show_exemplars: bool,
+    ) -> None:
         append = lines.append
         want_exemplars = self._exemplars
-        show_exemplars = openmetrics and want_exemplars
-        for point in metric.data.data_points:
-            attributes = point.attributes
-            key = id(attributes)
-            series = old_series.get(key)
-            if series is None or series.attributes is not attributes:
-                series = _Series(attributes, _label_text({**base, **(attributes or {})}))
-            elif series.labels is None:  # kept by a snapshot() before its first render
-                series.labels = _label_text({**base, **(attributes or {})})
-            series_map[key] = series
-            labels = series.labels
-            if kind == "histogram":
-                assert isinstance(point, HistogramDataPoint)
-                bounds = point.explicit_bounds
-                les = self._le_cache.get(tuple(bounds))
-                if les is None:
-                    les = [f'le="{bound}"}} ' for bound in bounds] + ['le="+Inf"} ']
-                    self._le_cache[tuple(bounds)] = les
-                if want_exemplars and point.exemplars:
-                    self._keep_histogram_exemplars(series, point)
-                prefix = f"{name}_bucket{{{labels}," if labels else f"{name}_bucket{{"
-                start = len(lines)
-                lines.extend(
-                    [f"{prefix}{le}{count}" for le, count in zip(les, accumulate(point.bucket_counts), strict=False)]
-                )
-                kept = series.exemplars if show_exemplars else None
-                if kept:
-                    end = len(lines)
-                    for index, (_, text) in kept.items():
-                        if start + index < end:
-                            lines[start + index] += text
-                if labels:
-                    append(f"{name}_count{{{labels}}} {point.count}")
-                    append(f"{name}_sum{{{labels}}} {_number(point.sum)}")
-                else:
-                    append(f"{name}_count {point.count}")
-                    append(f"{name}_sum {_number(point.sum)}")
+        attributes = point.attributes
+        key = id(attributes)
+        series = old_series.get(key)
+        if series is None or series.attributes is not attributes:
+            series = _Series(attributes, _label_text({**base, **(attributes or {})}))
+        elif series.labels is None:  # kept by a snapshot() before its first render
+            series.labels = _label_text({**base, **(attributes or {})})
+        series_map[key] = series
+        labels = series.labels
+        if kind == "histogram":
+            assert isinstance(point, HistogramDataPoint)
+            bounds = point.explicit_bounds
+            les = self._le_cache.get(tuple(bounds))
+            if les is None:
+                les = [f'le="{bound}"}} ' for bound in bounds] + ['le="+Inf"} ']
+                self._le_cache[tuple(bounds)] = les
+            if want_exemplars and point.exemplars:
+                self._keep_histogram_exemplars(series, point)
+            prefix = f"{name}_bucket{{{labels}," if labels else f"{name}_bucket{{"
+            start = len(lines)
+            lines.extend(
+                [f"{prefix}{le}{count}" for le, count in zip(les, accumulate(point.bucket_counts), strict=False)]
+            )
+            kept = series.exemplars if show_exemplars else None
+            if kept:
+                end = len(lines)
+                for index, (_, text) in kept.items():
+                    if start + index < end:
+                        lines[start + index] += text
+            if labels:
+                append(f"{name}_count{{{labels}}} {point.count}")
+                append(f"{name}_sum{{{labels}}} {_number(point.sum)}")
             else:
-                value = _number(point.value)  # type: ignore[union-attr]
-                sample = f"{name}_total" if kind == "counter" else name
-                line = f"{sample}{{{labels}}} {value}" if labels else f"{sample} {value}"
-                if kind == "counter" and want_exemplars:
-                    if point.exemplars:
-                        self._keep_counter_exemplar(series, point.exemplars)
-                    if show_exemplars and series.exemplars:
-                        line += series.exemplars[0][1]
-                append(line)
+                append(f"{name}_count {point.count}")
+                append(f"{name}_sum {_number(point.sum)}")
+        else:
+            value = _number(point.value)  # type: ignore[union-attr]
+            sample = f"{name}_total" if kind == "counter" else name
+            line = f"{sample}{{{labels}}} {value}" if labels else f"{sample} {value}"
+            if kind == "counter" and want_exemplars:
+                if point.exemplars:
+                    self._keep_counter_exemplar(series, point.exemplars)
+                if show_exemplars and series.exemplars:
+                    line += series.exemplars[0][1]
+            append(line)
 
     @staticmethod
     def _keep_histogram_exemplars(series: _Series, point: HistogramDataPoint) -> None:
