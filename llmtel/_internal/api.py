@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from time import perf_counter
@@ -30,9 +29,9 @@ from llmtel import semconv
 from llmtel._internal import errors as _errors
 from llmtel._internal import fastpath as _fastpath
 from llmtel._internal import state as _state
+from llmtel._internal import values as _values
 from llmtel._internal.dimensions import block_attributes
 from llmtel._internal.pricing import SOURCE_REPORTED
-from llmtel._internal import values as _values
 from llmtel._internal.values import (
     clean_attributes,
     clean_count,

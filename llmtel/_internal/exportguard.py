@@ -15,10 +15,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import Status
 
 from llmtel._internal import errors as _errors
+from llmtel._internal import values as _values
 
 #: Loggers the SDK's OTLP exporters log each failed attempt on.
 SDK_EXPORTER_LOGGERS = (
@@ -99,6 +101,64 @@ class CountingSpanExporter(SpanExporter):
         if result is not SpanExportResult.SUCCESS:
             _errors.export_failed(self._name)
         return result
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+
+_EXCEPTION_TEXT = ("exception.message", "exception.stacktrace")
+
+
+def _redacted_span(span: ReadableSpan) -> ReadableSpan:
+    """A copy of ``span`` whose exception events and status description went through the redactor."""
+    events = []
+    for event in span.events:
+        attributes = event.attributes or {}
+        if any(isinstance(attributes.get(key), str) for key in _EXCEPTION_TEXT):
+            cleaned = dict(attributes)
+            for key in _EXCEPTION_TEXT:
+                if isinstance(cleaned.get(key), str):
+                    cleaned[key] = _values.redact(cleaned[key])
+            event = Event(event.name, cleaned, event.timestamp)
+        events.append(event)
+    status = span.status
+    if status.description:
+        status = Status(status.status_code, _values.redact(status.description))
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=span.attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class RedactingSpanExporter(SpanExporter):
+    """Passes every span's exception messages, stack traces and status description through the redactor.
+
+    Wraps each span exporter configure() builds when ``redact_exception_messages`` is set, so spans
+    of every instrumentation on llmtel's provider leave redacted, not only llmtel's own.
+    """
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self._inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        redacted = []
+        for span in spans:
+            with _errors.guarded("redact span"):
+                redacted.append(_redacted_span(span))
+        return self._inner.export(redacted)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self._inner.force_flush(timeout_millis)

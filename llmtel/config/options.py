@@ -228,6 +228,13 @@ def _instance(kind: type, what: str) -> Callable[[Any], Any]:
     return parse
 
 
+def _redaction(value: Any) -> bool | Callable[[str], str]:
+    """A boolean (``true``: the built-in key redactor), or the argument's own function ``(str) -> str``."""
+    if callable(value):
+        return value  # type: ignore[no-any-return]
+    return _boolean(value)
+
+
 def _price_source(value: Any) -> str | Path | Mapping[str, Any] | PriceTable:
     if isinstance(value, (str, Path, Mapping, PriceTable)):
         return value.strip() if isinstance(value, str) else value
@@ -335,6 +342,16 @@ OPTIONS: Final[tuple[Option, ...]] = (
            "`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`, the variable contrib's GenAI "
            "instrumentations read, with the same values.", "content.capture", "`no_content`",
            fallback_env="OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"),
+    Option("serve_traces", "LLMTEL_SERVE_TRACES", None, _auto_boolean,
+           "Serve `/traces` and `/traces/<trace_id>` on the endpoint: `auto` serves them when the endpoint binds "
+           "a loopback address or requires basic auth, and not on any other bind (no trace store is kept then); "
+           "`true`, `false`. Without content capture they never serve content or exception text "
+           "(docs/bad-input.md).", "endpoint.serve_traces", "`auto`"),
+    Option("redact_exception_messages", "LLMTEL_REDACT_EXCEPTION_MESSAGES", False, _redaction,
+           "Pass exception messages, stack traces and error status descriptions through a redactor before they "
+           "are recorded, exported or served: `true` replaces API-key-like tokens (`sk-...`, `AKIA...`, bearer "
+           "tokens) by `[REDACTED]`; the argument also takes your own function `(str) -> str`. Off by default.",
+           "content.redact_exception_messages"),
     Option("price_table", "LLMTEL_PRICE_TABLE", None, _price_source,
            "Prices per model (a path to a JSON file, or a dict) turning token usage into `llmtel.gen_ai.client.cost`; "
            "they override and extend the default prices (`default_prices`).", "metrics.price_table"),

@@ -9,7 +9,7 @@ reads no environment of its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,8 @@ class EndpointSettings:
     serve_default_registry: bool
     workers: int
     ui: bool
+    #: Serve ``/traces``: None (auto: on for a loopback bind or with basic auth), True or False.
+    serve_traces: bool | None
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,8 @@ class ContentSettings:
     """Prompt and completion content: off unless the user opts in."""
 
     capture: CaptureMode
+    #: Exception-text redactor: False (off), True (the built-in key redactor) or a function.
+    redact_exception_messages: bool | Callable[[str], str]
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,11 @@ SDK refuses a second global provider, so llmtel attaches to the existing one
 from __future__ import annotations
 
 import atexit
+import ipaddress
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, overload
@@ -256,6 +257,8 @@ def _span_processors(names: Sequence[str], timeout: float) -> list[SpanProcessor
         else:
             plugin = _entry_point("opentelemetry_traces_exporter", name)
             exporter = plugin() if isinstance(plugin, type) else plugin
+        if _values.redacting():
+            exporter = _exportguard.RedactingSpanExporter(exporter)
         processors.append(BatchSpanProcessor(exporter, export_timeout_millis=timeout * 1000))
     return processors
 
@@ -278,6 +281,37 @@ def _duplicate_process_metric_views(settings: Settings) -> list[View]:
         View(meter_name=_SYSTEM_METRICS_SCOPE, instrument_name=pattern, aggregation=DropAggregation())
         for pattern in ("process.*", "cpython.*")
     ]
+
+
+def _redactor(value: bool | Callable[[str], str]) -> Callable[[str], str] | None:
+    """The exception-text redactor ``redact_exception_messages`` names (None: off)."""
+    if value is True:
+        return _values.redact_secrets
+    return value if callable(value) else None
+
+
+def _is_loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name, or "" (every interface)
+
+
+def _serve_traces(settings: Settings) -> bool:
+    """``serve_traces``, with ``auto`` resolved: on for a loopback bind or with basic auth, off otherwise."""
+    endpoint = settings.endpoint
+    if endpoint.serve_traces is not None:
+        return endpoint.serve_traces
+    if _is_loopback(endpoint.host) or endpoint.basic_auth:
+        return True
+    logger.info(
+        "llmtel: /traces is not served: the endpoint binds %s without basic auth "
+        "(set serve_traces=True / LLMTEL_SERVE_TRACES=true to serve it anyway)",
+        endpoint.host,
+    )
+    return False
 
 
 def _views(settings: Settings, dimensions: Dimensions) -> list[View]:
@@ -369,6 +403,8 @@ def configure(
     genai_span_metrics: bool | None = None,
     trace_store_size: int | None = None,
     capture_content: bool | str | CaptureMode | None = None,
+    serve_traces: bool | None = None,
+    redact_exception_messages: bool | Callable[[str], str] | None = None,
     price_table: str | Mapping[str, Any] | PriceTable | None = None,
     default_prices: bool | None = None,
     export_timeout: float | None = None,
@@ -446,6 +482,7 @@ def _build(settings: Settings, *, from_auto: bool) -> Telemetry:
     views = _views(settings, dimensions)
     sampler = _sampler(settings.traces.sampler, settings.traces.sampler_arg)
     _values.set_max_length(settings.metrics.max_attribute_length)
+    _values.set_redactor(_redactor(settings.content.redact_exception_messages))
     resource_attrs: dict[str, Any] = dict(settings.resource.attributes)
     if settings.resource.service_name:
         resource_attrs["service.name"] = settings.resource.service_name
@@ -455,13 +492,14 @@ def _build(settings: Settings, *, from_auto: bool) -> Telemetry:
     telemetry = Telemetry(settings=settings, from_auto_instrumentation=from_auto)
     try:
         _build_metrics(telemetry, settings, resource, views, timeout, filter_name)
-        _build_traces(telemetry, settings, resource, sampler, timeout)
+        _build_traces(telemetry, settings, resource, sampler, timeout, serve_traces=_serve_traces(settings))
         _build_logs(telemetry, settings, resource, timeout)
         telemetry.endpoint = _start_endpoint(telemetry, settings, from_auto=from_auto)
         if settings.traces.propagators:
             _set_propagators(settings.traces.propagators)
     except BaseException:
         _close(telemetry, settings.export.shutdown_timeout)
+        _values.set_redactor(None)
         raise
     # Only a configuration that fully succeeded becomes the process-global one (set once per process).
     if telemetry.owns_logger_provider and not _global_set(_logs_internal, "_LOGGER_PROVIDER_SET_ONCE"):
@@ -551,12 +589,21 @@ def _build_metrics(
 
 
 def _build_traces(
-    telemetry: Telemetry, settings: Settings, resource: Resource, sampler: sampling.Sampler, timeout: float
+    telemetry: Telemetry,
+    settings: Settings,
+    resource: Resource,
+    sampler: sampling.Sampler,
+    timeout: float,
+    *,
+    serve_traces: bool,
 ) -> None:
     processors = _span_processors(settings.export.traces_exporters, timeout)
     processors.extend(settings.traces.processors)
-    telemetry.trace_store = TraceStore(max_traces=settings.traces.store_size)
-    processors.insert(0, telemetry.trace_store)
+    if serve_traces:
+        telemetry.trace_store = TraceStore(
+            max_traces=settings.traces.store_size, serve_content=settings.content.capture.on_span
+        )
+        processors.insert(0, telemetry.trace_store)
     given = settings.traces.tracer_provider
     global_provider = trace.get_tracer_provider()
     provider = given or (
@@ -717,6 +764,7 @@ def shutdown(timeout: float | None = None) -> None:
         # Recording stops first (it would land in providers that are shutting down), then the bounded close.
         _active = None
         _errors.bind(None)
+        _values.set_redactor(None)
         _state.install(
             _state.build(metrics.NoOpMeterProvider(), trace.NoOpTracerProvider(), prices=PriceTable(), enabled=False)
         )

@@ -6,6 +6,13 @@ exemplars when negotiated, classic text otherwise), gzip it when asked, and
 can append the application's own ``prometheus_client`` metrics (never a family
 twice). Optional basic auth and TLS; ``/health`` stays open for probes.
 
+Slow or idle clients cannot exhaust it: at most ``max_connections`` are served
+at once (one thread each); a connection must deliver its request head within
+``head_timeout`` seconds (also the keep-alive idle limit) and be done within
+``request_timeout``; when all slots are taken, the connection that has waited
+longest for its request is closed to make room, so a scraper still gets in
+behind a thousand idle connections.
+
 Several worker processes (gunicorn, uvicorn ``--workers``): with
 ``prometheus_workers=N`` each process serves on the first free port of
 ``port .. port+N-1`` and labels its series ``worker="<port - base>"``; a
@@ -26,6 +33,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,17 +69,82 @@ class _Server(ThreadingHTTPServer):
     # SO_REUSEADDR: a restart may bind while the last scrape's connections sit in TIME-WAIT. On POSIX it never
     # lets a second listener share the port (that is SO_REUSEPORT); on Windows it would, so it stays off there.
     allow_reuse_address = os.name != "nt"
+    #: Connections served at once (one thread each).
+    max_connections = 64
+    #: Seconds a connection may take to send a complete request head, and stay idle between requests.
+    head_timeout = 10.0
+    #: Seconds a request may take from its head to the end of the response.
+    request_timeout = 60.0
     registry: CollectorRegistry | None
     bridge: PrometheusBridgeReader | None
     extra_registry: CollectorRegistry | None
     trace_store: TraceStore | None
     pages: Pages | None  # the live page (option ui), None when off
     metrics_path: str
-    auth: bytes | None  # expected "Basic <b64>" header value
+    auth: bytes | None  # expected base64 credentials of the "Basic" scheme
     tls: ssl.SSLContext | None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Open connections → (deadline on the monotonic clock, still waiting for a request head?).
+        self._deadlines: dict[socket.socket, tuple[float, bool]] = {}
+        self._connections_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         _errors.report("endpoint connection failed")  # not a traceback on the app's stderr
+
+    # -- connection bounds -----------------------------------------------------------
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            if len(self._deadlines) >= self.max_connections and not self._evict_oldest_waiting():
+                full = True
+            else:
+                full = False
+                self._deadlines[request] = (time.monotonic() + self.head_timeout, True)
+        if full:
+            _errors.report("endpoint connection limit reached")
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def _evict_oldest_waiting(self) -> bool:
+        waiting = [(deadline, conn) for conn, (deadline, idle) in self._deadlines.items() if idle]
+        if not waiting:
+            return False
+        _, conn = min(waiting, key=lambda item: item[0])
+        self._drop(conn)
+        _errors.report("endpoint idle connection closed for a new one")
+        return True
+
+    def _drop(self, conn: socket.socket) -> None:
+        """Forget ``conn`` and wake its thread (caller holds the lock); the thread closes it."""
+        self._deadlines.pop(conn, None)
+        try:
+            socket.socket.shutdown(conn, socket.SHUT_RDWR)  # the plain socket's: no TLS close_notify dance
+        except OSError:
+            pass
+
+    def mark(self, conn: socket.socket, *, waiting: bool) -> None:
+        """A handler waits for a request head (``waiting``) or serves one: restart that deadline."""
+        timeout = self.head_timeout if waiting else self.request_timeout
+        with self._connections_lock:
+            if conn in self._deadlines:
+                self._deadlines[conn] = (time.monotonic() + timeout, waiting)
+
+    def service_actions(self) -> None:
+        # serve_forever calls this every poll interval: close connections past their deadline.
+        now = time.monotonic()
+        with self._connections_lock:
+            late = [conn for conn, (deadline, _) in self._deadlines.items() if deadline < now]
+            for conn in late:
+                self._drop(conn)
+        if late:
+            _errors.report("endpoint slow connection closed")
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._deadlines.pop(request, None)
+        super().shutdown_request(request)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         conn, address = super().get_request()
@@ -112,11 +185,20 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(self.connection, ssl.SSLSocket):
                 self.connection.do_handshake()
             super().handle()
-        except (ssl.SSLError, ConnectionError, TimeoutError):
-            pass  # bad TLS client or dropped connection: nothing to answer
+        except OSError:
+            pass  # bad TLS client, dropped, timed-out or closed-for-room connection: nothing to answer
 
     def log_message(self, format: str, *args: Any) -> None:
         return None  # scrapes must not spam the host's stderr
+
+    def handle_one_request(self) -> None:
+        self.server.mark(self.connection, waiting=True)
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()  # reads the headers
+        self.server.mark(self.connection, waiting=False)
+        return parsed
 
     def _send(
         self,
@@ -150,8 +232,10 @@ class _Handler(BaseHTTPRequestHandler):
         expected = self.server.auth
         if expected is None:
             return True
-        given = self.headers.get("Authorization", "").encode()
-        if hmac.compare_digest(given, expected):
+        # The scheme name is case-insensitive (RFC 7617 / RFC 9110).
+        scheme, _, credentials = self.headers.get("Authorization", "").strip().partition(" ")
+        given = credentials.strip().encode("utf-8", "replace")
+        if scheme.lower() == "basic" and hmac.compare_digest(given, expected):
             return True
         challenge = ("WWW-Authenticate", 'Basic realm="llmtel", charset="UTF-8"')
         self._send(401, b"unauthorized\n", "text/plain", headers=[challenge])
@@ -185,13 +269,19 @@ class _Handler(BaseHTTPRequestHandler):
             if not trace_id:
                 self._json(200, trace_list(self.server.trace_store, query))
                 return
+            if len(trace_id) != 32 or not all(c in "0123456789abcdefABCDEF" for c in trace_id):
+                self._json(404, {"error": "not a trace id (32 hex digits)"})  # never echo a long path
+                return
             spans = self.server.trace_store.get(trace_id)
             if spans is None:
                 self._json(404, {"error": f"trace {trace_id} not in the store (it keeps recent traces only)"})
             else:
                 self._json(200, {"trace_id": trace_id.lower(), "spans": spans})
         else:
-            self._json(404, {"error": "not found", "paths": [self.server.metrics_path, "/health", "/traces/<id>"]})
+            paths = [self.server.metrics_path, "/health"]
+            if self.server.trace_store is not None:
+                paths.append("/traces/<id>")
+            self._json(404, {"error": "not found", "paths": paths})
 
     def _metrics(self) -> tuple[bytes, str]:
         server = self.server
@@ -235,7 +325,7 @@ def _basic_auth(credentials: str | None) -> bytes | None:
         return None
     if ":" not in credentials:
         raise ConfigurationError("prometheus_basic_auth must be 'user:password'")
-    return b"Basic " + base64.b64encode(credentials.encode())
+    return base64.b64encode(credentials.encode())
 
 
 def _bind_advice(error: OSError | None, workers: int) -> str:

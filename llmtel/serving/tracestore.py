@@ -4,21 +4,93 @@ can be looked up at ``/traces/<trace_id>`` with nothing else running.
 Bounded twice: at most ``max_traces`` traces (oldest evicted first) and at most
 ``max_spans_per_trace`` spans each (later spans of a huge trace are counted,
 not kept).
+
+What it serves holds nothing secret unless content capture is on: without
+``serve_content``, content-bearing attributes (prompts, completions, tool
+arguments and results, exception messages and stack traces, from any
+instrumentation) are left out of every span and event; with it, exception text
+still goes through the redactor when one is configured. Every value is turned
+into plain JSON, whatever an instrumentation put on its spans.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import StatusCode
 
+from llmtel._internal import values as _values
+from llmtel._internal.errors import describe
 from llmtel.semconv import ERROR_TYPE, REQUEST_MODEL
 
 MAX_SPANS_PER_TRACE = 256
+
+# Dot-separated key segments that mark an attribute as content-bearing (``gen_ai.input.messages``,
+# ``gen_ai.prompt.0.content``, ``gen_ai.tool.call.arguments``, ``exception.message``, ``db.query.text``...).
+_CONTENT_SEGMENTS = frozenset(
+    (
+        "arguments",
+        "body",
+        "completion",
+        "completions",
+        "content",
+        "contents",
+        "definitions",
+        "input_messages",
+        "message",
+        "messages",
+        "output_messages",
+        "prompt",
+        "prompts",
+        "result",
+        "stacktrace",
+        "system_instructions",
+        "text",
+    )
+)
+# Last segments that do the same (``traceloop.entity.input``, OpenInference's ``input.value``).
+_CONTENT_LAST = frozenset(("input", "output", "value"))
+_EXCEPTION_TEXT = frozenset(("exception.message", "exception.stacktrace"))
+
+
+def is_content_key(key: str) -> bool:
+    """True for attribute keys that may carry prompt/completion content or exception text."""
+    segments = key.lower().split(".")
+    return segments[-1] in _CONTENT_LAST or not _CONTENT_SEGMENTS.isdisjoint(segments)
+
+
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    """A plain-JSON form of any attribute value (bytes, huge ints, NaN, nested values)."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return int(value) if value.bit_length() < 64 else describe(value, 80)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace")
+    if depth < 8 and isinstance(value, list | tuple):
+        return [_jsonable(item, depth + 1) for item in value]
+    if depth < 8 and isinstance(value, Mapping):
+        return {str(key): _jsonable(item, depth + 1) for key, item in value.items()}
+    return describe(value, 80)
+
+
+def _served_attributes(attributes: Mapping[str, Any] | None, content: bool) -> dict[str, Any]:
+    served: dict[str, Any] = {}
+    for key, value in (attributes or {}).items():
+        if not content and is_content_key(key):
+            continue
+        if key in _EXCEPTION_TEXT and isinstance(value, str):
+            value = _values.redact(value)
+        served[key] = _jsonable(value)
+    return served
 
 
 def _hex_trace(trace_id: int) -> str:
@@ -29,8 +101,8 @@ def _hex_span(span_id: int) -> str:
     return format(span_id, "016x")
 
 
-def span_to_dict(span: ReadableSpan) -> dict[str, Any]:
-    """A JSON-ready view of one finished span."""
+def span_to_dict(span: ReadableSpan, *, content: bool = False) -> dict[str, Any]:
+    """A JSON-ready view of one finished span (content-bearing attributes only with ``content``)."""
     ctx = span.get_span_context()
     parent = span.parent
     return {
@@ -43,8 +115,8 @@ def span_to_dict(span: ReadableSpan) -> dict[str, Any]:
         "end_time_unix_nano": span.end_time,
         "duration_ms": ((span.end_time or 0) - (span.start_time or 0)) / 1e6,
         "status": span.status.status_code.name,
-        "attributes": {key: (list(v) if isinstance(v, tuple) else v) for key, v in (span.attributes or {}).items()},
-        "events": [{"name": e.name, "attributes": dict(e.attributes or {})} for e in span.events],
+        "attributes": _served_attributes(span.attributes, content),
+        "events": [{"name": e.name, "attributes": _served_attributes(e.attributes, content)} for e in span.events],
     }
 
 
@@ -75,8 +147,12 @@ def _summary(trace_id: int, spans: list[ReadableSpan]) -> dict[str, Any]:
 class TraceStore(SpanProcessor):
     """Keeps the most recent finished spans, grouped by trace id."""
 
-    def __init__(self, max_traces: int = 1000, max_spans_per_trace: int = MAX_SPANS_PER_TRACE) -> None:
+    def __init__(
+        self, max_traces: int = 1000, max_spans_per_trace: int = MAX_SPANS_PER_TRACE, *, serve_content: bool = False
+    ) -> None:
         self.max_traces = max_traces
+        #: Serve content-bearing attributes and exception text (configure's ``capture_content``).
+        self.serve_content = serve_content
         self.max_spans_per_trace = max_spans_per_trace
         self._traces: OrderedDict[int, list[ReadableSpan]] = OrderedDict()
         self._lock = threading.Lock()
@@ -115,7 +191,8 @@ class TraceStore(SpanProcessor):
             spans = list(self._traces.get(key, ()))
         if not spans:
             return None
-        return [span_to_dict(span) for span in sorted(spans, key=lambda s: s.start_time or 0)]
+        ordered = sorted(spans, key=lambda s: s.start_time or 0)
+        return [span_to_dict(span, content=self.serve_content) for span in ordered]
 
     def summaries(
         self, limit: int = 100, *, errors_only: bool = False, min_duration_ms: float = 0.0
