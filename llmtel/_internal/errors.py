@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import metrics
 from typing_extensions import Self
@@ -28,6 +28,7 @@ from llmtel import semconv
 from llmtel._internal import fastpath as _fastpath
 
 logger = logging.getLogger("llmtel")
+T = TypeVar("T")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -192,6 +193,16 @@ class guarded:
         else:
             report(self.problem, exc)
         return True
+
+
+def call_app_code(problem: str, func: Callable[..., R], *args: Any, default: R) -> R:
+    """``func(*args)`` where ``func`` runs the application's code: an object's ``__str__``/``__bool__``/
+    ``__iter__``, a hook it configured. Its failure is bad input, not an llmtel bug: counted as
+    ``problem`` and answered with ``default``, never raised (also under tests).
+    """
+    with guarded(problem, expected=True):
+        return func(*args)
+    return default
 
 
 def guard(problem: str, *, expected: bool = False) -> Callable[[Callable[P, R]], Callable[P, R | None]]:

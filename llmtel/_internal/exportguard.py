@@ -120,8 +120,9 @@ def _redacted_span(span: ReadableSpan) -> ReadableSpan:
         if any(isinstance(attributes.get(key), str) for key in _EXCEPTION_TEXT):
             cleaned = dict(attributes)
             for key in _EXCEPTION_TEXT:
-                if isinstance(cleaned.get(key), str):
-                    cleaned[key] = _values.redact(cleaned[key])
+                text = cleaned.get(key)
+                if isinstance(text, str):
+                    cleaned[key] = _values.redact(text)
             event = Event(event.name, cleaned, event.timestamp)
         events.append(event)
     status = span.status

@@ -98,10 +98,7 @@ def clean_str(value: Any) -> str | None:
 
 
 def _type_name(value: Any) -> str:
-    try:
-        return str(type(value).__name__)
-    except Exception:
-        return "?"
+    return type(value).__qualname__
 
 
 def clean_span_value(value: Any) -> Any:
@@ -198,11 +195,7 @@ def clean_positive_int(value: Any, problem: str) -> int | None:
 
 def clean_flag(value: Any, problem: str) -> bool:
     """``bool(value)``, or False when the object refuses to be truthy (counted as ``problem``)."""
-    try:
-        return bool(value)
-    except Exception:
-        _errors.report(problem, detail=_type_name(value))
-        return False
+    return _errors.call_app_code(problem, bool, value, default=False)
 
 
 # -- exception text -------------------------------------------------------------------------
@@ -244,11 +237,7 @@ def redact(text: str) -> str:
     redactor = _redactor
     if redactor is None:
         return text
-    try:
-        result = redactor(text)
-    except Exception as exc:
-        _errors.report("exception redactor failed", exc)
-        return REDACTED
+    result = _errors.call_app_code("exception redactor failed", redactor, text, default=REDACTED)
     if not isinstance(result, str):
         _errors.report("exception redactor failed", detail=f"returned {_type_name(result)}")
         return REDACTED
@@ -257,17 +246,14 @@ def redact(text: str) -> str:
 
 def exception_message(exc: BaseException) -> str:
     """``str(exc)``, encodable and redacted; never raises."""
-    try:
-        text = str(exc)
-    except Exception:
-        text = f"<{_type_name(exc)}: str() failed>"
+    text = _errors.call_app_code("exception str() failed", str, exc, default=f"<{_type_name(exc)}: str() failed>")
     return redact(text.encode("utf-8", "replace").decode("utf-8"))
 
 
 def exception_stacktrace(exc: BaseException) -> str:
     """The formatted traceback, encodable and redacted; never raises."""
-    try:
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    except Exception:
-        text = f"<{_type_name(exc)}: traceback unavailable>"
+    lines: list[str] = _errors.call_app_code(
+        "exception traceback failed", lambda: traceback.format_exception(type(exc), exc, exc.__traceback__), default=[]
+    )
+    text = "".join(lines) or f"<{_type_name(exc)}: traceback unavailable>"
     return redact(text.encode("utf-8", "replace").decode("utf-8"))

@@ -538,7 +538,7 @@ class PrometheusBridgeReader(MetricReader):
                 append(f"{name}_count {point.count}")
                 append(f"{name}_sum {_number(point.sum)}")
         else:
-            value = _number(point.value)  # type: ignore[union-attr]
+            value = _number(point.value)
             sample = f"{name}_total" if kind == "counter" else name
             line = f"{sample}{{{labels}}} {value}" if labels else f"{sample} {value}"
             if kind == "counter" and want_exemplars:

@@ -71,6 +71,8 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = os.name != "nt"
     #: Connections served at once (one thread each).
     max_connections = 64
+    # A burst of connections waits in the kernel's accept queue instead of timing out (socketserver's is 5).
+    request_queue_size = 1024
     #: Seconds a connection may take to send a complete request head, and stay idle between requests.
     head_timeout = 10.0
     #: Seconds a request may take from its head to the end of the response.
