@@ -502,7 +502,7 @@ class PrometheusBridgeReader(MetricReader):
     ) -> None:
         append = lines.append
         want_exemplars = self._exemplars
-        attributes = point.attributes
+        attributes: Mapping[str, Any] | None = point.attributes
         key = id(attributes)
         series = old_series.get(key)
         if series is None or series.attributes is not attributes:
