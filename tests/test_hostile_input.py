@@ -323,7 +323,7 @@ def test_the_redactor_applies_to_exported_spans_of_any_instrumentation(monkeypat
 
 
 def test_trace_pages_can_be_switched_off_and_are_off_on_an_open_bind_without_auth() -> None:
-    from llmtel.config.options import resolve
+    from llmtel.config.settings import resolve
     from llmtel.config.setup import _serve_traces
 
     assert not _serve_traces(resolve({"prometheus_host": "0.0.0.0"}, environ={}))

@@ -148,7 +148,7 @@ class _Operation:
         """
         attributes = {"exception.type": self.error_type or _error_type(exc)}
         description = attributes["exception.type"]
-        if self._handles.capture_content:
+        if self._handles.capture_content.on_span:
             message = _values.exception_message(exc)
             attributes["exception.message"] = message
             attributes["exception.stacktrace"] = _values.exception_stacktrace(exc)

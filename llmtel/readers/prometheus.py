@@ -479,15 +479,12 @@ class PrometheusBridgeReader(MetricReader):
         show_exemplars = openmetrics and self._exemplars
         for point in metric.data.data_points:
             mark = len(lines)
-            try:
+            # One bad series (e.g. the app's own attribute value that cannot be printed: bad data, so
+            # "expected") is skipped and counted; it never costs the rest of the scrape.
+            with _errors.guarded("prometheus series skipped", expected=True) as block:
                 self._render_point(point, name, kind, base, lines, old_series, series_map, show_exemplars)
-            except Exception as exc:
-                # One bad series (e.g. an app's own attribute value that cannot be printed) is skipped
-                # and counted; it never costs the rest of the scrape.
+            if block.failed:
                 del lines[mark:]
-                if _errors._raise_internal() and not isinstance(exc, ValueError | TypeError | OverflowError):
-                    raise
-                _errors.report("prometheus series skipped", exc)
 
     def _render_point(
         self,
