@@ -275,46 +275,64 @@ def _saturation_cases(names: PromNames) -> list[Case]:
     ]  # fmt: skip
 
 
-def _unit_tests(rule_file: Path, names: PromNames, only: str = "") -> dict[str, Any]:
-    """promtool unit tests for the cases whose name starts with ``only``.
+def _unit_tests(rule_file: Path, names: PromNames, only: str = "") -> list[str]:
+    """promtool unit-test files for the cases whose name starts with ``only``; their file names.
 
-    The recording group is left out of the file under test (promtool evaluates every rule at every
-    step; those rules are covered by check rules and the live test): it would triple the run time.
+    promtool evaluates every rule of a test's rule files at every step, so each case gets only the
+    groups that can react to its series: the SLO groups whose expressions read one of the case's
+    metrics, plus every other (cheap) group. An SLO group left out reads none of the case's series,
+    so its alerts are silent by construction; every alert of the groups kept is checked. The
+    recording group is left out entirely (check rules and the live test cover it).
     """
     doc = yaml.safe_load(rule_file.read_text())
-    doc["groups"] = [g for g in doc["groups"] if g["name"] != "llmtel-recording"]
-    rule_file.write_text(yaml.safe_dump(doc, sort_keys=False))
-    alerts = _alerts(rule_file)
-    tests = []
+    groups = [g for g in doc["groups"] if g["name"] != "llmtel-recording"]
+    every_alert = {r["alert"] for g in groups for r in g["rules"] if "alert" in r}
+    files: dict[tuple[str, ...], dict[str, Any]] = {}
     for case in _cases(names):
         if not case.name.startswith(only):
             continue
+        unknown = set(case.firing) - every_alert
+        assert not unknown, f"{case.name}: no such alert {unknown}"
         series = dict(case.series)
         if case.with_up:
             series.setdefault(UP, "1x400")
+        metrics = {s.split("{")[0] for s in series}
+        kept = [
+            g for g in groups
+            if not g["name"].startswith("llmtel-slo-") or any(m in yaml.safe_dump(g) for m in metrics)
+        ]  # fmt: skip
+        key = tuple(g["name"] for g in kept)
+        if key not in files:
+            subset = rule_file.parent / f"rules-{len(files)}.yaml"
+            subset.write_text(yaml.safe_dump({"groups": kept}, sort_keys=False))
+            files[key] = {"rule_files": [subset.name], "evaluation_interval": "1m", "tests": []}
+        alerts = {r["alert"]: r for g in kept for r in g["rules"] if "alert" in r}
+        assert set(case.firing) <= set(alerts), case.name
         checks = []
         for name, rule in sorted(alerts.items()):
             expected = [_expected(rule, labels) for labels in case.firing.get(name, [])]
             checks.append({"eval_time": case.eval_time, "alertname": name, "exp_alerts": expected})
-        unknown = set(case.firing) - set(alerts)
-        assert not unknown, f"{case.name}: no such alert {unknown}"
-        tests.append(
-            {
-                "name": case.name,
-                "interval": "1m",
-                "input_series": [{"series": s, "values": v} for s, v in series.items()],
-                "alert_rule_test": checks,
-            }
-        )
-    # Recording rules compute the ratios the burn-rate alerts compare.
-    dur = instrument("gen_ai.client.operation.duration")
-    assert dur is not None
-    rec = f"job:{names.base(dur)}:slo_error_rate_bad_ratio_rate5m"
-    if tests[0]["name"] == "errors-fast":
-        tests[0]["promql_expr_test"] = [
-            {"expr": rec, "eval_time": "60m", "exp_samples": [{"labels": f'{rec}{{job="{JOB}"}}', "value": 0.5}]}
-        ]
-    return {"rule_files": [rule_file.name], "evaluation_interval": "1m", "tests": tests}
+        test: dict[str, Any] = {
+            "name": case.name,
+            "interval": "1m",
+            "input_series": [{"series": s, "values": v} for s, v in series.items()],
+            "alert_rule_test": checks,
+        }
+        if case.name == "errors-fast":
+            # Recording rules compute the ratios the burn-rate alerts compare.
+            dur = instrument("gen_ai.client.operation.duration")
+            assert dur is not None
+            rec = f"job:{names.base(dur)}:slo_error_rate_bad_ratio_rate5m"
+            test["promql_expr_test"] = [
+                {"expr": rec, "eval_time": "60m", "exp_samples": [{"labels": f'{rec}{{job="{JOB}"}}', "value": 0.5}]}
+            ]
+        files[key]["tests"].append(test)
+    out = []
+    for i, content in enumerate(files.values()):
+        path = rule_file.parent / f"rules_test-{i}.yaml"
+        path.write_text(yaml.safe_dump(content, sort_keys=False))
+        out.append(path.name)
+    return out
 
 
 @needs_promtool
@@ -345,9 +363,7 @@ def test_promtool_unit_tests_fire_on_bad_and_stay_silent_on_good(tmp_path: Path,
     # (test_otlp_collector_rules_differ_only_in_unit_one_gauge_names), so only its cases run twice.
     rule_file = _generate(tmp_path, "--naming", naming, "--job", JOB, *RULE_ARGS)
     names = PromNames(naming, latest=False)
-    test_file = tmp_path / "rules_test.yaml"
-    test_file.write_text(yaml.safe_dump(_unit_tests(rule_file, names, only), sort_keys=False))
-    proc = _promtool("test", "rules", test_file.name, cwd=tmp_path)
+    proc = _promtool("test", "rules", *_unit_tests(rule_file, names, only), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout
 
@@ -360,9 +376,7 @@ def test_promtool_unit_tests_catch_a_broken_rule(tmp_path: Path) -> None:
         rule_file.read_text().replace("(14.4 * 0.01)", "(99 * 0.01)").replace("(6 * 0.01)", "(99 * 0.01)")
     )
     names = PromNames("prometheus", latest=False)
-    test_file = tmp_path / "rules_test.yaml"
-    test_file.write_text(yaml.safe_dump(_unit_tests(rule_file, names, "errors"), sort_keys=False))
-    proc = _promtool("test", "rules", test_file.name, cwd=tmp_path)
+    proc = _promtool("test", "rules", *_unit_tests(rule_file, names, "errors"), cwd=tmp_path)
     assert proc.returncode != 0
     assert "LLMTelErrorRateBudgetBurnFast" in proc.stdout + proc.stderr
 
