@@ -113,6 +113,22 @@ def test_openai_app_serves_genai_metrics(fake_openai: FakeOpenAI) -> None:
     assert token_sums == {("chat", "input"): 11, ("chat", "output"): len(WORDS), ("embeddings", "input"): 4}
 
 
+@pytest.mark.parametrize("capture", ["span_only", "EVENT_ONLY", "no_content"])
+def test_openai_app_with_an_upstream_capture_mode(fake_openai: FakeOpenAI, capture: str) -> None:
+    # These values made configure() raise, leaving the app with no telemetry at all (issue 15).
+    with _app(
+        OPENAI_APP,
+        FAKE_OPENAI_BASE_URL=fake_openai.base_url,
+        OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=capture,
+    ) as (facts, port):
+        assert facts == {"text": "".join(WORDS), "create_is_wrapped": True}
+        samples = _samples(port)
+    chat = [s for s in samples[f"{DURATION}_count"] if s.labels.get(OPERATION) == "chat"]
+    assert [s.value for s in chat] == [1.0]
+    # the stream's chunks said which tier served it: on the duration series (semconv openai.md)
+    assert chat[0].labels[prometheus_label("openai.response.service_tier")] == "default"
+
+
 def test_openai_disabled_by_entry_point_name(fake_openai: FakeOpenAI) -> None:
     with _app(
         OPENAI_APP, FAKE_OPENAI_BASE_URL=fake_openai.base_url, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="llmtel_openai"

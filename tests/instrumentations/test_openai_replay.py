@@ -399,3 +399,36 @@ async def test_capture_modes(
         check_output_messages(attrs["gen_ai.output.messages"])
         check_tool_definitions(attrs["gen_ai.tool.definitions"])
         assert records[0].trace_id == span.context.trace_id
+
+
+async def test_content_of_tool_turns_completions_and_embeddings(
+    is_async: bool, llmtel_capture: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CAPTURE, "span_only")
+    turn = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": '{"city":"Paris"}'},
+        {"type": "function_call_output", "call_id": "call_1", "output": '{"sky":"clear"}'},
+    ]
+    responses_tools = [
+        {"type": "function", "name": "get_weather", "parameters": {"type": "object"}},
+        {"type": "web_search"},
+    ]
+    replay = rp.Replay(rp.responses(), rp.completion(), rp.embeddings(1))
+    c = replay.client(is_async=is_async)
+    await run(c.responses.create(model="gpt-4.1", input=turn, tools=responses_tools))
+    await run(c.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say this is a test"))
+    await run(c.embeddings.create(model="text-embedding-3-small", input="secret text", encoding_format="float"))
+    responses_span, completion_span, embeddings_span = llmtel_capture.spans()
+    found = content(responses_span)
+    assert [m["role"] for m in found["gen_ai.input.messages"]] == ["user", "assistant", "tool"]
+    assert found["gen_ai.input.messages"][2]["parts"] == [
+        {"type": "tool_call_response", "id": "call_1", "response": '{"sky":"clear"}'}
+    ]
+    assert [t["name"] for t in found["gen_ai.tool.definitions"]] == ["get_weather", "web_search"]
+    found = content(completion_span)
+    assert found["gen_ai.input.messages"] == [
+        {"role": "user", "parts": [{"type": "text", "content": "Say this is a test"}]}
+    ]
+    assert found["gen_ai.output.messages"][0]["finish_reason"] == "length"
+    assert not any(k.startswith("gen_ai.input") for k in embeddings_span.attributes)  # no messages in embeddings
