@@ -500,17 +500,32 @@ class LLMCall(_Operation):
             attrs[semconv.COST_SOURCE] = self.cost_source
         return attrs
 
-    def set_content(self, *, input_messages: Any = None, output_messages: Any = None) -> None:
-        """Record prompt/completion content on the span — only when ``capture_content`` is on."""
+    def set_content(
+        self,
+        *,
+        input_messages: Any = None,
+        output_messages: Any = None,
+        system_instructions: Any = None,
+        tool_definitions: Any = None,
+    ) -> None:
+        """Record content on the span as JSON — only when the capture mode puts content on spans.
+
+        Values follow the GenAI conventions' formats (``gen_ai.input.messages``,
+        ``gen_ai.output.messages``, ``gen_ai.system_instructions``, ``gen_ai.tool.definitions``).
+        """
         if not self._handles.capture_content.on_span or self._span is None:
             return
         import json
 
         with _errors.guarded("capture content"):
-            if input_messages is not None:
-                self._span.set_attribute("gen_ai.input.messages", json.dumps(input_messages, default=str))
-            if output_messages is not None:
-                self._span.set_attribute("gen_ai.output.messages", json.dumps(output_messages, default=str))
+            for key, value in (
+                ("gen_ai.input.messages", input_messages),
+                ("gen_ai.output.messages", output_messages),
+                ("gen_ai.system_instructions", system_instructions),
+                ("gen_ai.tool.definitions", tool_definitions),
+            ):
+                if value is not None:
+                    self._span.set_attribute(key, json.dumps(value, default=str, ensure_ascii=False))
 
 
 def llm_call(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import inspect
 import json
+from collections.abc import Callable, Iterator
 from typing import Any
 from unittest.mock import ANY
 
@@ -19,6 +20,7 @@ import pytest
 from genai_schema import CHECKS, check_input_messages, check_output_messages, check_tool_definitions
 from opentelemetry.trace import StatusCode
 
+import llmtel
 from llmtel import semconv
 from llmtel.testing import Capture
 
@@ -56,6 +58,22 @@ async def drain(stream: Any) -> list[Any]:
     if hasattr(stream, "__aiter__"):
         return [chunk async for chunk in stream]
     return list(stream)
+
+
+@pytest.fixture
+def capture_with() -> Iterator[Callable[..., Capture]]:
+    """llmtel configured for one test with a content-capture mode (the argument, else the environment)."""
+    made: list[Capture] = []
+
+    def make(value: str | None = None) -> Capture:
+        llmtel.shutdown()
+        cap = Capture(capture_content=value) if value is not None else Capture()
+        made.append(cap)
+        return cap
+
+    yield make
+    for cap in made:
+        cap.close()
 
 
 def only_span(cap: Capture) -> Any:
@@ -111,7 +129,9 @@ async def test_chat_stream_reads_tier_fingerprint_and_uses_the_conventions_bucke
     assert a[TIER] == "default" and a[FINGERPRINT] == "fp_44709d6fcb"  # item 3: from the chunks
     assert a["gen_ai.response.finish_reasons"] == ("stop",)
     assert a["gen_ai.usage.output_tokens"] == len(rp.ANSWER)
-    (ttfc,) = llmtel_capture.points(TTFC)
+    (ttfc,) = llmtel_capture.points(TTFC)  # the first collection: it holds the exemplars
+    # the stream ended after create() returned, yet its samples link to the call's span
+    assert [e.span_id for e in ttfc.exemplars] == [only_span(llmtel_capture).context.span_id]
     assert tuple(ttfc.explicit_bounds) == semconv.DURATION_BUCKETS  # item 10: 0.01 ... 81.92 s
     assert tuple(llmtel_capture.points(TPOC)[0].explicit_bounds) == semconv.DURATION_BUCKETS
     assert llmtel_capture.points(TPOC)[0].count == len(rp.ANSWER) + 1  # role, words, finish; not usage
@@ -211,9 +231,9 @@ async def test_streaming_response_closed_unread_ends_the_call(is_async: bool, ll
 
 # -- items 5, 6, 9: content ----------------------------------------------------------------
 async def test_content_system_message_stays_and_tools_are_defined(
-    is_async: bool, llmtel_capture: Capture, monkeypatch: pytest.MonkeyPatch
+    is_async: bool, capture_with: Callable[..., Capture]
 ) -> None:
-    monkeypatch.setenv(CAPTURE, "span_only")
+    llmtel_capture = capture_with("span_only")
     replay = rp.Replay(rp.chat({"tools": TOOLS}, tool_call=True))
     await run(replay.client(is_async=is_async).chat.completions.create(model=rp.MODEL, messages=MESSAGES, tools=TOOLS))
     found = content(only_span(llmtel_capture))
@@ -237,10 +257,8 @@ async def test_content_system_message_stays_and_tools_are_defined(
     ]
 
 
-async def test_abandoned_and_failed_streams_say_error(
-    is_async: bool, llmtel_capture: Capture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(CAPTURE, "true")
+async def test_abandoned_and_failed_streams_say_error(is_async: bool, capture_with: Callable[..., Capture]) -> None:
+    llmtel_capture = capture_with("true")
     replay = rp.Replay(rp.chat_stream(), rp.chat_stream(cut_after=4))
     c = replay.client(is_async=is_async)
     stream = await run(c.chat.completions.create(model=rp.MODEL, messages=MESSAGES, stream=True))
@@ -275,9 +293,9 @@ async def test_abandoned_and_failed_streams_say_error(
     ids=["text", "function_call", "incomplete"],
 )
 async def test_responses_finish_reasons_agree(
-    is_async: bool, shape: dict[str, Any], reason: str, llmtel_capture: Capture, monkeypatch: pytest.MonkeyPatch
+    is_async: bool, shape: dict[str, Any], reason: str, capture_with: Callable[..., Capture]
 ) -> None:
-    monkeypatch.setenv(CAPTURE, "span_only")
+    llmtel_capture = capture_with("span_only")
     replay = rp.Replay(rp.responses({"instructions": "Be terse."}, **shape))
     c = replay.client(is_async=is_async)
     await run(c.responses.create(model="gpt-4.1", input="Weather in Paris?", instructions="Be terse."))
@@ -382,11 +400,12 @@ async def test_capture_modes(
     value: str,
     on_span: bool,
     as_event: bool,
-    llmtel_capture: Capture,
+    capture_with: Callable[..., Capture],
     log_exporter: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(CAPTURE, value)
+    llmtel_capture = capture_with()  # configure() reads the variable
     replay = rp.Replay(rp.chat({"tools": TOOLS}))
     await run(replay.client(is_async=is_async).chat.completions.create(model=rp.MODEL, messages=MESSAGES, tools=TOOLS))
     span = only_span(llmtel_capture)
@@ -402,9 +421,9 @@ async def test_capture_modes(
 
 
 async def test_content_of_tool_turns_completions_and_embeddings(
-    is_async: bool, llmtel_capture: Capture, monkeypatch: pytest.MonkeyPatch
+    is_async: bool, capture_with: Callable[..., Capture]
 ) -> None:
-    monkeypatch.setenv(CAPTURE, "span_only")
+    llmtel_capture = capture_with("span_only")
     turn = [
         {"role": "user", "content": "Weather in Paris?"},
         {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": '{"city":"Paris"}'},

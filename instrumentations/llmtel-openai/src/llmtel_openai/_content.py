@@ -14,15 +14,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from llmtel import instrumentation
-
 EVENT_NAME = "gen_ai.client.inference.operation.details"
-
-
-def capture_mode() -> instrumentation.CaptureMode:
-    """Where content goes: llmtel's ``capture_content`` option, which falls back to
-    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` (resolved once by ``configure()``)."""
-    return instrumentation.capture_mode()
 
 
 def field(obj: Any, name: str) -> Any:

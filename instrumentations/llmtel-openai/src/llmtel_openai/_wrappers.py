@@ -1,16 +1,16 @@
 """The wrappers put around ``openai`` resource methods.
 
-Each instrumented call becomes one :func:`llmtel.llm_call`. The call is begun
-and ended inside a private copy of the caller's context (``contextvars``), so a
-stream that outlives the ``create()`` call never leaves llmtel's span attached
-to the application's context; while the HTTP request runs, the span is made
-current in the caller's context so that lower-level spans nest under it.
+Each instrumented call becomes one ``llm_call`` of the public kit
+(:mod:`llmtel.instrumentation`), driven explicitly: ``start(attach=False)``, then
+``stop()`` or ``fail(exc)``. The span is never left attached to the caller's
+context (a stream outlives the ``create()`` call); while the HTTP request runs
+it is made current so that lower-level spans nest under it.
 
 Nothing here may raise into the application: reading requests and responses is
 guarded and failures are counted by llmtel (``llmtel.sdk.problems``).
 
 Costs are kept off the call path where they can be: what depends only on the
-client (server address, provider, capture mode) is computed once per client;
+client (server address, provider) is computed once per client;
 the request's keyword arguments are read in one pass; response objects are read
 through their field values (no pydantic attribute misses); content is built
 only when capture is on.
@@ -32,9 +32,7 @@ from opentelemetry._logs import Logger
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ga
 from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
 
-import llmtel
-from llmtel.instrumentation import guard, guarded
-from llmtel.instrumentation import report_problem as report
+from llmtel.instrumentation import LLMCall, capture_mode, guard, guarded, llm_call
 from llmtel_openai import _content
 from llmtel_openai._content import field
 
@@ -130,7 +128,7 @@ def contrib_owns(instance: Any, method: str) -> bool:
 class _ClientInfo:
     """What depends only on the client: computed on its first call, then reused."""
 
-    __slots__ = ("host", "mode", "port", "provider", "telemetry")
+    __slots__ = ("host", "port", "provider")
 
     def __init__(self, client: Any, settings: Settings) -> None:
         url = getattr(client, "base_url", None)
@@ -144,9 +142,6 @@ class _ClientInfo:
             ".openai.azure.com"
         )
         self.provider = AZURE_OPENAI if azure else OPENAI
-        # The capture mode follows llmtel's configuration: recomputed when it changes (configure/shutdown).
-        self.telemetry = llmtel.current()
-        self.mode = _content.capture_mode()
 
 
 _clients: weakref.WeakKeyDictionary[Any, _ClientInfo] = weakref.WeakKeyDictionary()
@@ -158,7 +153,7 @@ def _client_info(instance: Any, settings: Settings) -> _ClientInfo:
         info = _clients.get(client) if client is not None else None
     except TypeError:  # an unhashable or un-weakref-able client: no cache
         info = None
-    if info is None or info.telemetry is not llmtel.current():
+    if info is None:
         info = _ClientInfo(client, settings)
         if client is not None:
             try:
@@ -232,7 +227,7 @@ def _read_request(kind: str, kwargs: dict[str, Any], scalars: dict[str, Any], li
             _read_request(kind, value, scalars, lists)
 
 
-def _set_usage(call: llmtel.LLMCall, usage: Any, responses: bool) -> None:
+def _set_usage(call: LLMCall, usage: Any, responses: bool) -> None:
     """Usage in the shape present: chat/completions/embeddings (``prompt_tokens``...) or Responses
     (``input_tokens``...)."""
     if usage is None:
@@ -277,7 +272,7 @@ class Tracker:
         api_type = _API_TYPE.get(kind)
         if api_type is not None:
             scalars[oa.OPENAI_API_TYPE] = api_type
-        self.call = llmtel.llm_call(
+        self.call = llm_call(
             provider=info.provider,
             model=kwargs.get("model"),
             operation=target.operation,
@@ -286,10 +281,9 @@ class Tracker:
             server_port=info.port,
             **scalars,
         )
-        mode = info.mode
-        self.capture_span, self.capture_event = mode.on_span, mode.as_event
-        self._kwargs = kwargs if (self.capture_span or self.capture_event) else None
-        self._ctx = contextvars.copy_context()
+        mode = capture_mode()  # resolved once by configure(): a read of llmtel's state
+        self.capture_event = mode.as_event
+        self._kwargs = kwargs if (mode.on_span or mode.as_event) else None
         self._done = False
         # Stream state.
         self._model: Any = None
@@ -302,7 +296,7 @@ class Tracker:
         self._tools: dict[int, dict[int, dict[str, Any]]] = {}
         self._final: Any = None  # Responses API: the last response object an event carried
         self._stream_error: str | None = None
-        self._ctx.run(self.call.__enter__)
+        self.call.start(attach=False)
         if self._lists and self.call.span.is_recording():
             self.call.span.set_attributes(self._lists)
 
@@ -324,10 +318,13 @@ class Tracker:
                 self._apply_stream(exc)
         if exc is not None:
             self.call.set_error(_error_type(exc))
-        try:
-            self._ctx.run(self.call.__exit__, type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
-        except RuntimeError as error:  # the private context is entered elsewhere (cannot happen in practice)
-            report("llmtel_openai end call", error)
+        # Current while it records, so the samples' exemplars link to the span (it was started
+        # with attach=False and the stream may end in any context).
+        with self.call.activated():
+            if exc is None:
+                self.call.stop()
+            else:
+                self.call.fail(exc)
 
     def handle(self, result: Any) -> Any:
         """Record a finished request's result; streams come back wrapped."""
@@ -509,33 +506,34 @@ class Tracker:
         else:
             inputs = _content.prompt_input(kwargs.get("prompt"))
         tools = _content.tool_definitions(kwargs.get("tools"))
-        content: dict[str, Any] = {}
-        if inputs:
-            content[ga.GEN_AI_INPUT_MESSAGES] = inputs
-        if output:
-            content[ga.GEN_AI_OUTPUT_MESSAGES] = output
-        if system:
-            content[ga.GEN_AI_SYSTEM_INSTRUCTIONS] = system
-        if tools:
-            content[TOOL_DEFINITIONS] = tools
-        if not content:
-            return
-        span = self.call.span
-        if self.capture_span and span.is_recording():
-            # Spans take JSON strings (the conventions allow it where structured values are not supported).
-            span.set_attributes({key: _content.dumps(value) for key, value in content.items()})
+        # On the span through the kit (JSON strings, only when the mode puts content on spans).
+        self.call.set_content(
+            input_messages=inputs or None,
+            output_messages=output or None,
+            system_instructions=system or None,
+            tool_definitions=tools or None,
+        )
         event_logger = self.settings.event_logger
-        if self.capture_event and event_logger is not None:
-            # Events carry the structured form, as the conventions require.
-            event_attrs = {ga.GEN_AI_OPERATION_NAME: self.target.operation, **content}
-            model = kwargs.get("model")
-            if _is_scalar(model):
-                event_attrs[ga.GEN_AI_REQUEST_MODEL] = model
-            event_logger.emit(
-                event_name=_content.EVENT_NAME,
-                attributes=event_attrs,
-                context=trace.set_span_in_context(span),
-            )
+        if not self.capture_event or event_logger is None:
+            return
+        # The event carries the structured form, as the conventions require.
+        event_attrs: dict[str, Any] = {ga.GEN_AI_OPERATION_NAME: self.target.operation}
+        for key, value in (
+            (ga.GEN_AI_INPUT_MESSAGES, inputs),
+            (ga.GEN_AI_OUTPUT_MESSAGES, output),
+            (ga.GEN_AI_SYSTEM_INSTRUCTIONS, system),
+            (TOOL_DEFINITIONS, tools),
+        ):
+            if value:
+                event_attrs[key] = value
+        model = kwargs.get("model")
+        if _is_scalar(model):
+            event_attrs[ga.GEN_AI_REQUEST_MODEL] = model
+        event_logger.emit(
+            event_name=_content.EVENT_NAME,
+            attributes=event_attrs,
+            context=trace.set_span_in_context(self.call.span),
+        )
 
 
 _RESPONSE_EVENTS = frozenset(
