@@ -23,6 +23,8 @@ import llmtel
 from benchmarks.harness import Result, interleaved
 from llmtel import semconv
 from llmtel._internal import fastpath as _fastpath
+from llmtel._internal import state as _state
+from llmtel._internal.dimensions import Dimensions
 from llmtel._internal.naming import prometheus_name
 
 PROVIDER, MODEL, RESPONSE_MODEL = "openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18"
@@ -49,12 +51,12 @@ def configure() -> llmtel.Telemetry:
     )
 
 
-def llmtel_case(chunks: list[object] | None) -> Callable[[], None]:
+def llmtel_case(chunks: list[object] | None, **attributes: str) -> Callable[[], None]:
     stream = chunks is not None
 
     def op() -> None:
         with llmtel.llm_call(
-            provider=PROVIDER, model=MODEL, stream=stream, server_address=ADDRESS, server_port=PORT
+            provider=PROVIDER, model=MODEL, stream=stream, server_address=ADDRESS, server_port=PORT, **attributes
         ) as call:
             if chunks is not None:
                 for _ in call.wrap_stream(chunks):
@@ -287,6 +289,53 @@ def live_page(telemetry: llmtel.Telemetry, *, quick: bool) -> list[Result]:
     return [*results, request]
 
 
+def with_dimensions(op: Callable[[], None], *, block: bool) -> Callable[[], None]:
+    """``op`` with two opted-in metric attributes (tenant, route) resolved on every call.
+
+    ``block``: the values come from an ``llmtel.attributes()`` block entered per call (what
+    middleware does once per request); otherwise ``op`` passes them as keywords. The keys are
+    switched on in the current handles only for the duration of ``op``, so the other cases of
+    the same interleaved rounds run on the very same providers without them.
+    """
+    dims = Dimensions({"*": ["tenant", "route"]})
+
+    def run() -> None:
+        handles = _state.current()
+        saved, handles.dimensions = handles.dimensions, dims
+        try:
+            if block:
+                with llmtel.attributes(tenant="acme", route="/v1/chat"):
+                    op()
+            else:
+                op()
+        finally:
+            handles.dimensions = saved
+
+    return run
+
+
+def dimensions(*, quick: bool) -> list[Result]:
+    """llm_call without opted-in keys vs with two (issue 16: within 10 %)."""
+    results: list[Result] = []
+    for scenario, n in (("non-streaming", None), ("stream 8 chunks", 8)):
+        chunks = None if n is None else [object() for _ in range(n)]
+        cases = [
+            ("llmtel.llm_call", llmtel_case(chunks)),
+            ("llmtel.llm_call, 2 opted-in keys as keywords",
+             with_dimensions(llmtel_case(chunks, tenant="acme", route="/v1/chat"), block=False)),
+            ("llmtel.llm_call, 2 opted-in keys from llmtel.attributes()",
+             with_dimensions(llmtel_case(chunks), block=True)),
+        ]  # fmt: skip
+        results += interleaved(
+            f"record: {scenario}, metric_attributes",
+            cases,
+            rounds=5 if quick else 21,
+            inner=60 if quick else 400,
+            baseline="llmtel.llm_call",
+        )
+    return results
+
+
 def run(telemetry: llmtel.Telemetry, *, quick: bool) -> list[Result]:
     """Time every case of every scenario; ratios are against the raw SDK with a span."""
     results: list[Result] = []
@@ -307,4 +356,5 @@ def run(telemetry: llmtel.Telemetry, *, quick: bool) -> list[Result]:
             f"record: {scenario}", cases, rounds=rounds, inner=inner, baseline="raw SDK, span + metrics"
         )
     results += live_page(telemetry, quick=quick)
+    results += dimensions(quick=quick)
     return results

@@ -72,6 +72,20 @@ def test_keyword_beats_block_beats_baggage_and_blocks_nest() -> None:
     assert len(bare) == 1 and "team" not in bare[0].attributes
 
 
+def test_one_block_object_can_be_entered_again_and_nested_in_itself() -> None:
+    capture = Capture(metric_attributes=["tenant"])
+    acme = llmtel.attributes(tenant="acme")
+    with acme:
+        with llmtel.attributes(tenant="globex"), acme:
+            _call()
+        _call()
+    with acme:
+        _call()
+    _call()
+    counts = {p.attributes.get("tenant"): p.count for p in capture.points(DURATION)}
+    assert counts == {"acme": 3, None: 1}
+
+
 async def test_block_holds_across_await_and_in_tasks() -> None:
     capture = Capture(metric_attributes=["tenant"])
 

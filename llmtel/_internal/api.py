@@ -99,7 +99,7 @@ class _Operation:
         with _errors.guarded("resolve attributes"):
             block = block_attributes()
             if block:
-                self._extra = {**block, **self._given}
+                self._extra = {**block, **self._given} if self._given else block
             dimensions = self._handles.dimensions
             if dimensions:
                 self._dims = dimensions.resolve(self._extra)

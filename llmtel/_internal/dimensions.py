@@ -15,8 +15,7 @@ W3C baggage entries of the same key (set by an upstream service).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from opentelemetry import baggage
@@ -42,9 +41,8 @@ RESERVED_KEYS: Final = frozenset(key for spec in semconv.INSTRUMENTS for key in 
 _BLOCK_KEY = otel_context.create_key("llmtel.attributes")
 
 
-@contextmanager
-def attributes(**values: Any) -> Iterator[None]:
-    """Attach ``values`` to every llmtel invocation (LLM call, tool, agent, retrieval) inside the block.
+class attributes:
+    """Attach attributes to every llmtel invocation (LLM call, tool, agent, retrieval) inside the block.
 
     Typically set once per request by middleware::
 
@@ -57,14 +55,22 @@ def attributes(**values: Any) -> Iterator[None]:
     OpenTelemetry context, so they hold across ``await`` and in tasks started inside.
     Keyword attributes of an invocation win over the block's.
     """
-    outer: Mapping[str, Any] | None = otel_context.get_value(_BLOCK_KEY)  # type: ignore[assignment]
-    merged = {**outer, **values} if outer else dict(values)
-    merged = {key: value for key, value in merged.items() if value is not None}
-    token = otel_context.attach(otel_context.set_value(_BLOCK_KEY, merged))
-    try:
-        yield
-    finally:
-        otel_context.detach(token)
+
+    __slots__ = ("_tokens", "_values")
+
+    def __init__(self, **values: Any) -> None:
+        self._values = values
+        self._tokens: list[object] = []  # one per entry: the same block object may be re-entered
+
+    def __enter__(self) -> None:
+        outer: Mapping[str, Any] | None = otel_context.get_value(_BLOCK_KEY)  # type: ignore[assignment]
+        merged = {**outer, **self._values} if outer else self._values
+        if None in merged.values():
+            merged = {key: value for key, value in merged.items() if value is not None}
+        self._tokens.append(otel_context.attach(otel_context.set_value(_BLOCK_KEY, merged)))
+
+    def __exit__(self, *exc_info: object) -> None:
+        otel_context.detach(self._tokens.pop())  # type: ignore[arg-type]
 
 
 def block_attributes() -> Mapping[str, Any] | None:

@@ -23,6 +23,11 @@ IMPLEMENTATIONS = [
     "prometheus_client, labels()",
     "prometheus_client, pre-bound",
 ]
+DIMENSION_CASES = [
+    "llmtel.llm_call",
+    "llmtel.llm_call, 2 opted-in keys as keywords",
+    "llmtel.llm_call, 2 opted-in keys from llmtel.attributes()",
+]
 SPAN_GROUPS = ["span metrics: non-GenAI span", "span metrics: GenAI chat span"]
 SPAN_CASES = ["span, no processor", "span + GenAISpanMetrics", "GenAISpanMetrics.on_end alone"]
 RECORD_GROUPS = ["record: non-streaming", "record: stream 8 chunks", "record: stream 128 chunks", "per streamed chunk"]
@@ -62,6 +67,8 @@ def test_quick_mode_prints_every_row(tmp_path: Path) -> None:
     expected |= {(g, name) for g in ("scrape: 200 series", "scrape size: 200 series") for name in SCRAPE_CASES}
     expected |= {("memory per 1k series", name) for name in MEMORY_CASES}
     expected |= {(g, name) for g in SPAN_GROUPS for name in SPAN_CASES}
+    expected |= {(f"record: {g}, metric_attributes", name) for g in ("non-streaming", "stream 8 chunks")
+                 for name in DIMENSION_CASES}  # fmt: skip
     assert expected <= keys, f"missing rows: {sorted(expected - keys)}"
 
     for row in rows:
