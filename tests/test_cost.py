@@ -37,7 +37,7 @@ def test_reported_cost_wins_over_the_price_table_and_is_marked() -> None:
     assert span.attributes["llmtel.cost.usd"] == 0.0123 and span.attributes["llmtel.cost.source"] == "reported"
 
 
-@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), "0.5", True, None])
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), "0.5", True])
 def test_bad_reported_costs_are_dropped_and_counted(bad: object) -> None:
     _errors.reset()
     capture = Capture(default_prices=False)
@@ -46,6 +46,14 @@ def test_bad_reported_costs_are_dropped_and_counted(bad: object) -> None:
         call.set_cost(bad)
     assert capture.points(COST) == []  # "m" has no price: nothing, not a wrong 0
     assert _errors.problem_counts()["invalid cost"] == 1
+
+
+def test_set_cost_none_means_not_reported_and_the_price_table_applies() -> None:
+    capture = Capture(price_table={"m": {"input": 1.0, "output": 2.0}})
+    with llmtel.llm_call(provider="openrouter", model="m") as call:
+        call.set_usage(input_tokens=1_000_000, output_tokens=0)
+        call.set_cost(None)  # a gateway response without a cost field
+    assert _cost_points(capture) == {("input", "price_table"): 1.0, ("output", "price_table"): 0.0}
 
 
 def test_priced_cost_is_split_by_token_type_and_says_which_table() -> None:
