@@ -273,8 +273,8 @@ def live_page(telemetry: llmtel.Telemetry, *, quick: bool) -> list[Result]:
         results = interleaved(
             "record: stream 8 chunks, live page",
             cases,
-            rounds=5 if quick else 31,
-            inner=60 if quick else 2000,
+            rounds=5 if quick else 61,
+            inner=60 if quick else 500,
             baseline="llmtel.llm_call, page closed",
         )
     finally:
