@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from opentelemetry.metrics import CallbackOptions, Observation
 
 import llmtel
+from llmtel._internal import appmeters
 from llmtel.testing import Capture
 
-# Made once at import time, as applications do: they must work in every test below.
-METER = llmtel.get_meter("shop", "1.2.3")
-ORDERS = METER.create_counter("shop.orders", "{order}", "Orders placed.")
-LAG = METER.create_histogram("shop.loop.lag", "s", "Event-loop lag.")
-QUEUED = METER.create_up_down_counter("shop.queue.depth", "{job}")
-TEMPERATURE = METER.create_gauge("shop.oven.temperature", "Cel")
+# Made once, before any configure() of this module's tests, as applications do at import time:
+# they must work in every test below. (A fixture, not module level: instruments follow every later
+# configuration of the process, and other test modules' scrapes must not see this module's.)
+METER: Any = None
+ORDERS: Any = None
+LAG: Any = None
+QUEUED: Any = None
+TEMPERATURE: Any = None
 _nodes = {"up": 3}
 
 
@@ -21,7 +27,17 @@ def _observe_nodes(options: CallbackOptions) -> list[Observation]:
     return [Observation(_nodes["up"], {"region": "eu"})]
 
 
-NODES = METER.create_observable_gauge("shop.nodes.up", [_observe_nodes], "{node}")
+@pytest.fixture(autouse=True, scope="module")
+def _shop_instruments() -> Iterator[None]:
+    global METER, ORDERS, LAG, QUEUED, TEMPERATURE
+    METER = llmtel.get_meter("shop", "1.2.3")
+    ORDERS = METER.create_counter("shop.orders", "{order}", "Orders placed.")
+    LAG = METER.create_histogram("shop.loop.lag", "s", "Event-loop lag.")
+    QUEUED = METER.create_up_down_counter("shop.queue.depth", "{job}", "Jobs waiting.")
+    TEMPERATURE = METER.create_gauge("shop.oven.temperature", "Cel", "Oven temperature.")
+    METER.create_observable_gauge("shop.nodes.up", [_observe_nodes], "{node}", "Nodes up.")
+    yield
+    appmeters._meters.pop(("shop", "1.2.3", None))  # forget them for the rest of the session
 
 
 def _record_all(orders: int) -> None:

@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +24,26 @@ from bridge_helpers import OPENMETRICS_ACCEPT, configured, get, om_families, tex
 from realservers import prometheus_server
 
 import llmtel
+from llmtel._internal import appmeters
 from llmtel.cli import dashboards, rules
 
 COST = "llmtel_gen_ai_client_cost_USD"
 DURATION = "gen_ai_client_operation_duration_seconds"
 PRICES = {"m": {"input": 1.0, "output": 2.0}}
 
-# The worked example of docs/custom-metrics.md ("After"), made before any configure().
-METER = llmtel.get_meter("p2p-node")
-MESSAGES = METER.create_counter("p2p.messages", "{message}", "Messages exchanged.")
-LOOP_LAG = METER.create_histogram("app.event_loop.lag", "s", "Event-loop lag.")
+# The worked example of docs/custom-metrics.md ("After"), made before any configure() of this module.
+MESSAGES: Any = None
+LOOP_LAG: Any = None
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _app_instruments() -> Iterator[None]:
+    global MESSAGES, LOOP_LAG
+    meter = llmtel.get_meter("p2p-node")
+    MESSAGES = meter.create_counter("p2p.messages", "{message}", "Messages exchanged.")
+    LOOP_LAG = meter.create_histogram("app.event_loop.lag", "s", "Event-loop lag.")
+    yield
+    appmeters._meters.pop(("p2p-node", None, None))  # other modules' scrapes must not see them
 
 
 def _call(tenant: str, *, reported: float | None = None) -> None:
