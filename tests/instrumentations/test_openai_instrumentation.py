@@ -603,3 +603,20 @@ def test_content_via_llmtel_option_and_span_only(
         assert "gen_ai.output.messages" not in cap.spans()[-1].attributes
     finally:
         cap.close()
+
+
+# -- the app's own dimensions ---------------------------------------------------------
+def test_tenant_from_an_attributes_block_reaches_the_calls_metrics(fake_openai: FakeOpenAI) -> None:
+    import llmtel
+
+    capture = Capture(metric_attributes=["tenant"], default_prices=False)
+    try:
+        with llmtel.attributes(tenant="acme", route="/chat"):
+            client(fake_openai).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        attrs = {**call_attrs(fake_openai, "gpt-4o-mini", "gpt-4o-mini-2024"), "tenant": "acme"}
+        assert capture.count(DURATION, attrs) == 1
+        assert capture.sum(TOKENS, {**attrs, "gen_ai.token.type": "output"}) == len(WORDS)
+        assert "route" not in capture.point(DURATION, attrs).attributes  # not opted in: span only
+        assert only_span(capture).attributes["route"] == "/chat"
+    finally:
+        capture.close()
