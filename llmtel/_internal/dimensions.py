@@ -65,7 +65,7 @@ class attributes:
     def __enter__(self) -> None:
         outer: Mapping[str, Any] | None = otel_context.get_value(_BLOCK_KEY)  # type: ignore[assignment]
         merged = {**outer, **self._values} if outer else self._values
-        if None in merged.values():
+        if any(value is None for value in merged.values()):  # identity: `None in` would call the values' __eq__
             merged = {key: value for key, value in merged.items() if value is not None}
         self._tokens.append(otel_context.attach(otel_context.set_value(_BLOCK_KEY, merged)))
 
