@@ -1,7 +1,8 @@
 """The real GenAI span sources, run against fake HTTP transports, turned into llmtel metrics.
 
 The Anthropic SDK's own tracing (sync, async, streaming), OpenLLMetry's Anthropic instrumentation
-stacked on it, and contrib's google-genai instrumentation (which records gen_ai.client.* itself).
+stacked on it, contrib's google-genai instrumentation and OpenLLMetry's Bedrock instrumentation
+(which both record gen_ai.client.* themselves).
 Versions: the `genai-sources` extra in pyproject.toml (docs/genai-spans.md lists them).
 """
 
@@ -241,3 +242,44 @@ def test_google_genai_contrib_spans_replace_its_own_metrics(capture: Capture) ->
     assert reading.total(TOKENS, gen_ai__token__type="output") == 2 * 7  # candidates + thoughts
     assert reading.count(TTFC) == 1
     assert reading.exemplar_ids() == span_ids(capture, "opentelemetry.instrumentation.google_genai")
+
+
+def test_openllmetry_bedrock_converse_through_botocores_stubber(capture: Capture) -> None:
+    boto3 = pytest.importorskip("boto3", reason="the aws extra is not installed")
+    from botocore.stub import Stubber
+    from opentelemetry.instrumentation.bedrock import BedrockInstrumentor
+
+    instrumentor = BedrockInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=capture.telemetry.tracer_provider, meter_provider=capture.telemetry.meter_provider
+    )
+    try:
+        client = boto3.client(
+            "bedrock-runtime", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+        )
+        with Stubber(client) as stub:  # botocore's own stub: no HTTP at all
+            for _ in range(2):
+                stub.add_response(
+                    "converse",
+                    {
+                        "output": {"message": {"role": "assistant", "content": [{"text": "hi"}]}},
+                        "stopReason": "end_turn",
+                        "usage": {"inputTokens": 12, "outputTokens": 5, "totalTokens": 17},
+                        "metrics": {"latencyMs": 100},
+                    },
+                )
+                client.converse(
+                    modelId="anthropic.claude-3-haiku-20240307-v1:0",
+                    messages=[{"role": "user", "content": [{"text": "x"}]}],
+                )
+    finally:
+        instrumentor.uninstrument()
+    reading = Reading(capture)
+    assert reading.foreign() == set()  # OpenLLMetry's own gen_ai.client.* (response model "") dropped
+    want = {"gen_ai__provider__name": "aws.bedrock", "gen_ai__request__model": "claude-3-haiku-20240307-v1:0"}
+    assert reading.count(gen_ai__operation__name="chat", **want) == 2
+    assert reading.total(TOKENS, gen_ai__token__type="input") == 2 * 12
+    assert reading.total(TOKENS, gen_ai__token__type="output") == 2 * 5
+    assert reading.exemplar_ids() and reading.exemplar_ids() <= span_ids(
+        capture, "opentelemetry.instrumentation.bedrock"
+    )
