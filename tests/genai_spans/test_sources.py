@@ -20,8 +20,9 @@ from genai_readers import DURATION, TOKENS, TTFC, Reading, span_ids, sse
 from llmtel._internal import errors
 from llmtel.testing import Capture
 
-anthropic = pytest.importorskip("anthropic", reason="the genai-sources extra is not installed")
-httpx2 = pytest.importorskip("httpx2", reason="the genai-sources extra is not installed")
+SKIP = "the genai-sources extra is not installed: run in the genai_sources nox session"
+anthropic = pytest.importorskip("anthropic", reason=SKIP)
+httpx2 = pytest.importorskip("httpx2", reason=SKIP)
 
 ANTHROPIC_SDK = "com.anthropic.sdk.python"
 OPENLLMETRY = "opentelemetry.instrumentation.anthropic"
@@ -196,8 +197,8 @@ def test_openllmetry_alone_when_the_sdks_tracing_is_off(capture: Capture) -> Non
     assert reading.exemplar_ids() and reading.exemplar_ids() <= span_ids(capture, OPENLLMETRY)
 
 
-google_genai = pytest.importorskip("google.genai", reason="the genai-sources extra is not installed")
-httpx = pytest.importorskip("httpx", reason="the genai-sources extra is not installed")
+google_genai = pytest.importorskip("google.genai", reason=SKIP)
+httpx = pytest.importorskip("httpx", reason=SKIP)
 
 GEMINI = {
     "candidates": [{"content": {"role": "model", "parts": [{"text": "hi"}]}, "finishReason": "STOP"}],
