@@ -89,6 +89,7 @@ def _watch(page: Any, base: str) -> tuple[list[str], list[str]]:
 
 
 def test_overview_dot_opens_its_trace(browser: Any, demo: str, tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
     artifacts = _artifact_dir(tmp_path)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     errors, foreign = _watch(page, demo)
@@ -104,8 +105,9 @@ def test_overview_dot_opens_its_trace(browser: Any, demo: str, tmp_path: Path) -
     assert float(calls_tile) > 0, calls_tile
     assert page.locator("#tools tbody tr td:first-child").first.inner_text() == "lookup_order"
     assert page.locator("#retrievals tbody tr td:first-child").first.inner_text() == "product-docs"
-    page.wait_for_timeout(2500)  # one refresh later: the page updated itself
-    assert re.match(r"updated \d\d:\d\d:\d\d", page.locator("#status").inner_text())
+    status = page.locator("#status")
+    assert re.match(r"updated \d\d:\d\d:\d\d", status.inner_text())
+    sync_api.expect(status).not_to_have_text(status.inner_text(), timeout=6_000)  # it refreshed by itself
     page.screenshot(path=str(artifacts / "overview.png"), full_page=True)
 
     # A dot no other dot covers, found where the mouse will click it.
