@@ -46,12 +46,15 @@ def interleaved(
     inner: int,
     baseline: str | None = None,
     warmup: int = 1,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> list[Result]:
     """Time each ``(name, op)`` ``inner`` times per round, ``rounds`` rounds, interleaved.
 
     Samples are seconds per call of ``op``. GC is disabled inside a timed block
     (as ``timeit`` does) and run between blocks, so one case's garbage is not
-    collected on another case's clock.
+    collected on another case's clock. ``clock=time.thread_time`` measures the
+    calling thread's CPU time instead of wall time (steadier on a loaded machine;
+    blind to waiting, e.g. for the GIL).
     """
     results = {name: Result(group, name, baseline=baseline) for name, _ in cases}
     order = list(cases)
@@ -60,10 +63,10 @@ def interleaved(
             gc.collect()
             gc.disable()
             try:
-                start = time.perf_counter()
+                start = clock()
                 for _ in range(inner):
                     op()
-                elapsed = time.perf_counter() - start
+                elapsed = clock() - start
             finally:
                 gc.enable()
             if round_no >= warmup:

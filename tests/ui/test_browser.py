@@ -153,17 +153,26 @@ def test_overview_dot_opens_its_trace(browser: Any, demo: str, tmp_path: Path) -
 
 
 def test_recorded_values_are_shown_as_text_never_run(browser: Any, tmp_path: Path) -> None:
-    """A tool name (any recorded value) holding markup appears verbatim on the trace page; no script runs."""
+    """A tool name (any recorded value) holding markup appears verbatim on the trace page; no script runs.
+
+    Content capture is off (the default): the failed call's exception text is not on the page either.
+    """
     from bridge_helpers import configured, ids, streamed_call
 
     import llmtel
 
     payload = '<img src=x onerror="document.title=\'pwned\'"><script>document.title="pwned"</script>'
+    secret = "sk-live-0123456789abcdef"
     with configured() as telemetry:
         with llmtel.agent("support"):
             with llmtel.tool(payload):
                 pass
             call = streamed_call()
+            try:
+                with llmtel.llm_call(provider="openai", model="gpt-4o"):
+                    raise PermissionError(f"bad key {secret}")
+            except PermissionError:
+                pass
         trace_id, _ = ids(call)
         page = browser.new_page()
         errors, foreign = _watch(page, telemetry.endpoint_url)
@@ -174,6 +183,9 @@ def test_recorded_values_are_shown_as_text_never_run(browser: Any, tmp_path: Pat
         row.click()
         assert payload in page.locator("#attributes").inner_text()
         assert page.title() != "pwned" and page.locator("#waterfall img, #attributes img").count() == 0
-        page.screenshot(path=str(_artifact_dir(tmp_path) / "markup-as-text.png"))
+        page.locator('.wf-row[data-status="ERROR"]').click()
+        assert "PermissionError" in page.locator("#details").inner_text()
+        assert secret not in page.locator("body").inner_text()
+        page.screenshot(path=str(_artifact_dir(tmp_path) / "markup-as-text.png"), full_page=True)
         page.close()
     assert errors == [] and foreign == [], (errors, foreign)
