@@ -357,7 +357,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
            "they override and extend the default prices (`default_prices`).", "metrics.price_table"),
     Option("default_prices", "LLMTEL_DEFAULT_PRICES", True, _boolean,
            "Price models that `price_table` lacks from pydantic's `genai-prices` data (bundled, never fetched) when "
-           "it is installed (`pip install \"llmtel[prices]\"`); unknown models still get no cost.",
+           "it is installed (the `prices` extra: `pip install -e \".[prices]\"` in a clone); unknown models still "
+           "get no cost.",
            "metrics.default_prices"),
     Option("export_timeout", "LLMTEL_EXPORT_TIMEOUT", 5.0, _seconds,
            "Timeout in seconds of one push export (OTLP), so a dead collector cannot stall exports.",
