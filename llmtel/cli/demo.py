@@ -224,7 +224,13 @@ _LOG_PROGRESS_EVERY = 10.0
 
 
 def run(args: argparse.Namespace) -> int:
-    options: dict[str, Any] = {"service_name": "llmtel-demo", "price_table": PRICES, "metric_attributes": ["tenant"]}
+    # The demo exists to show the endpoint: serve it even if LLMTEL_ENDPOINT=off is set.
+    options: dict[str, Any] = {
+        "service_name": "llmtel-demo",
+        "price_table": PRICES,
+        "metric_attributes": ["tenant"],
+        "endpoint": "on",
+    }
     if args.port is not None:
         options["prometheus_port"] = args.port
     if args.host is not None:

@@ -490,6 +490,9 @@ class Endpoint:
         delay = _RETRY_FIRST
         while not self._closed.wait(delay):
             if self._try_bind() is None:
+                if self._closed.is_set():  # close() ran while this bound: give the port back
+                    self.close()
+                    return
                 logger.info("llmtel: process %d serves its endpoint on %s (after retrying)", os.getpid(), self.url)
                 return
             delay = min(delay * 2, _RETRY_MAX)
