@@ -10,7 +10,7 @@ or, with no code change, ``opentelemetry-instrument python app.py`` (entry point
 
 Chat completions (``create``, ``parse``, ``stream``), text completions,
 embeddings and the Responses API (``create``, ``parse``, ``stream``), sync and
-async, each recorded as one :func:`llmtel.llm_call`. When the contrib
+async, each recorded as one ``llmtel.instrumentation.llm_call``. When the contrib
 ``opentelemetry-instrumentation-openai-v2`` wrapper is applied to a method as
 well, that method is left to contrib (see docs/instrumentations.md).
 """
@@ -74,7 +74,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     ``instrument(logger_provider=...)`` picks the LoggerProvider for content
     events (default: the global one); content is only captured when
-    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` or llmtel's
+XX
     ``capture_content`` is on. Spans and metrics go through llmtel's providers.
     """
 
