@@ -178,3 +178,25 @@ def test_content_is_not_captured_unless_opted_in(llmtel_capture: Capture) -> Non
         assert "hello" in capture.spans()[0].attributes["gen_ai.input.messages"]
     finally:
         capture.close()
+
+
+def test_guard_decorator_follows_the_error_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmtel._internal import errors
+
+    @errors.guard("test guard")
+    def boom(value: int) -> int:
+        if value < 0:
+            raise ValueError(value)
+        if value == 0:
+            raise KeyboardInterrupt
+        return value * 2
+
+    assert boom(2) == 4
+    with pytest.raises(ValueError):  # under pytest an llmtel bug surfaces
+        boom(-1)
+    monkeypatch.setenv("LLMTEL_RAISE_INTERNAL_ERRORS", "0")
+    errors.reset()
+    assert boom(-1) is None  # swallowed, counted
+    assert errors.problem_counts() == {"test guard": 1}
+    with pytest.raises(KeyboardInterrupt):  # never swallowed
+        boom(0)

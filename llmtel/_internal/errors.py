@@ -209,11 +209,17 @@ def guard(problem: str, *, expected: bool = False) -> Callable[[Callable[P, R]],
     """Decorator form of :class:`guarded`: the wrapped function returns None when it fails."""
 
     def decorate(func: Callable[P, R]) -> Callable[P, R | None]:
+        # A plain try/except, not ``with guarded(...)``: it wraps per-chunk paths, where the
+        # context manager's object and its two calls would be most of the cost. Same policy.
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | None:
-            with guarded(problem, expected=expected):
+            try:
                 return func(*args, **kwargs)
-            return None
+            except Exception as exc:
+                if not expected and _raise_internal():
+                    raise
+                report(problem, exc)
+                return None
 
         return wrapper
 
