@@ -72,10 +72,10 @@ def _resolve(target: Target) -> Any:
 class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Records ``openai`` client calls through llmtel.
 
-    ``instrument(logger_provider=...)`` picks the LoggerProvider for content
-    events (default: the global one); content is only captured when
-XX
-    ``capture_content`` is on. Spans and metrics go through llmtel's providers.
+        ``instrument(logger_provider=...)`` picks the LoggerProvider for content
+        events (default: the global one); content is only captured when
+    XX
+        ``capture_content`` is on. Spans and metrics go through llmtel's providers.
     """
 
     def __init__(self) -> None:
