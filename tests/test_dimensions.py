@@ -86,6 +86,23 @@ def test_one_block_object_can_be_entered_again_and_nested_in_itself() -> None:
     assert counts == {"acme": 3, None: 1}
 
 
+async def test_one_block_object_shared_by_concurrent_tasks() -> None:
+    capture = Capture(metric_attributes=["tenant"])
+    shared = llmtel.attributes(tenant="acme")
+
+    async def work(delay: float) -> None:
+        with shared:  # entered by both tasks before either leaves
+            await asyncio.sleep(delay)
+            async with llmtel.llm_call(provider="openai", model="m"):
+                pass
+        async with llmtel.llm_call(provider="openai", model="m"):
+            pass  # after the block: no tenant, in this task
+
+    await asyncio.gather(work(0.0), work(0.02))  # the first to enter leaves first
+    counts = {p.attributes.get("tenant"): p.count for p in capture.points(DURATION)}
+    assert counts == {"acme": 2, None: 2}
+
+
 async def test_block_holds_across_await_and_in_tasks() -> None:
     capture = Capture(metric_attributes=["tenant"])
 

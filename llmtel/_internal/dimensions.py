@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any, Final
 
 from opentelemetry import baggage
@@ -39,6 +40,8 @@ EVERYWHERE: Final = "*"
 RESERVED_KEYS: Final = frozenset(key for spec in semconv.INSTRUMENTS for key in spec.attributes)
 
 _BLOCK_KEY = otel_context.create_key("llmtel.attributes")
+#: The attach tokens of the :class:`attributes` blocks open in this context, innermost last.
+_TOKENS: ContextVar[tuple[object, ...]] = ContextVar("llmtel_attribute_blocks", default=())
 
 
 class attributes:
@@ -56,21 +59,25 @@ class attributes:
     Keyword attributes of an invocation win over the block's.
     """
 
-    __slots__ = ("_tokens", "_values")
+    __slots__ = ("_values",)
 
     def __init__(self, **values: Any) -> None:
         self._values = values
-        self._tokens: list[object] = []  # one per entry: the same block object may be re-entered
 
     def __enter__(self) -> None:
         outer: Mapping[str, Any] | None = otel_context.get_value(_BLOCK_KEY)  # type: ignore[assignment]
         merged = {**outer, **self._values} if outer else self._values
         if any(value is None for value in merged.values()):  # identity: `None in` would call the values' __eq__
             merged = {key: value for key, value in merged.items() if value is not None}
-        self._tokens.append(otel_context.attach(otel_context.set_value(_BLOCK_KEY, merged)))
+        token = otel_context.attach(otel_context.set_value(_BLOCK_KEY, merged))
+        _TOKENS.set((*_TOKENS.get(), token))
 
     def __exit__(self, *exc_info: object) -> None:
-        otel_context.detach(self._tokens.pop())  # type: ignore[arg-type]
+        # The tokens live in the context, not on the object: one block object (a module-level
+        # constant, say) may be entered by several tasks or threads at once.
+        *outer, token = _TOKENS.get()
+        _TOKENS.set(tuple(outer))
+        otel_context.detach(token)  # type: ignore[arg-type]
 
 
 def block_attributes() -> Mapping[str, Any] | None:
