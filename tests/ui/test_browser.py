@@ -40,7 +40,10 @@ def browser() -> Iterator[Any]:
     executable = _chromium()
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (the test extra) is not installed")
     with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
+        # --no-sandbox: CI runs as root; --disable-dev-shm-usage: containers often have a tiny /dev/shm.
+        chromium = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
         try:
             yield chromium
         finally:

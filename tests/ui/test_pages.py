@@ -293,3 +293,14 @@ def test_back_to_back_page_requests_collect_once() -> None:
         time.sleep(1.05)
         third = json.loads(get(url, accept="application/json")[2])
         assert third["time_s"] > first["time_s"] and third["totals"]["calls"] == 2
+
+
+def test_no_trace_pages_where_the_trace_api_is_off() -> None:
+    with configured(serve_traces=False) as telemetry:
+        base = telemetry.endpoint_url
+        streamed_call()
+        view = json.loads(get(f"{base}/api/overview", accept="application/json")[2])
+        assert view["traces"] is False and view["ttft_samples"]  # dots, but the page makes no links of them
+        assert get(f"{base}/traces", accept=BROWSER_ACCEPT)[0] == 404
+        assert get(f"{base}/traces/{'a' * 32}", accept=BROWSER_ACCEPT)[0] == 404
+        assert get(f"{base}/", accept=BROWSER_ACCEPT)[0] == 200
