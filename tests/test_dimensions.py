@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
 import pytest
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import llmtel
 from llmtel._internal import errors as _errors
@@ -210,3 +213,24 @@ def test_100k_distinct_tenants_stay_bounded() -> None:
     assert all(counts[f"tenant-{i}"] == 1 for i in range(49))
     # What 100k admitted series would cost is tens of MiB; folded, the process does not grow.
     assert grown < 8 * 1024 * 1024, f"RSS grew {grown} bytes while recording 100k tenants"
+
+
+def test_on_the_apps_meter_provider_narrowing_is_impossible_and_said(caplog: pytest.LogCaptureFixture) -> None:
+    """The SDK cannot add Views to a built MeterProvider: every call instrument then gets every key."""
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    try:
+        with caplog.at_level(logging.WARNING, logger="llmtel"):
+            llmtel.configure(meter_provider=provider, metrics_exporter="none", prometheus_port=0,
+                             metric_attributes={"*": ["tenant"], "llmtel.gen_ai.client.cost": ["project"]})  # fmt: skip
+        assert "views are not added" in caplog.text
+        _call(tenant="acme", project="p1")
+        data = reader.get_metrics_data()
+        (duration,) = [
+            p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics if m.name == DURATION
+            for p in m.data.data_points
+        ]  # fmt: skip
+        assert duration.attributes["tenant"] == "acme" and duration.attributes["project"] == "p1"
+    finally:
+        llmtel.shutdown()
+        provider.shutdown()
