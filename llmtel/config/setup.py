@@ -528,14 +528,18 @@ def _start_endpoint(telemetry: Telemetry, settings: Settings, *, from_auto: bool
     """The embedded endpoint, when wanted: ``on``, or ``auto`` with the Prometheus bridge (pull mode).
 
     A standalone process gets a ConfigurationError for a port it cannot bind. A
-    worker (``prometheus_workers`` > 1, a forked or multiprocessing child, auto-
-    instrumentation) never stops over its endpoint: the failure is logged and
-    counted, and a taken port is retried in the background (docs/multiprocess.md).
+    worker (``prometheus_workers`` > 1, a forked or multiprocessing child, a
+    gunicorn worker, auto-instrumentation) never stops over its endpoint: the
+    failure is logged and counted, and a taken port is retried in the background
+    (docs/multiprocess.md).
     """
     mode = settings.endpoint.mode
     if mode == "off" or (mode == "auto" and telemetry.bridge is None):
         return None
-    worker = from_auto or settings.endpoint.workers > 1 or in_worker_process()
+    # gunicorn's master exports SERVER_SOFTWARE to its workers; a worker that raised here would exit 3 and halt
+    # the master ("Worker failed to boot"), e.g. on HUP, when new workers start while the old ones hold the port.
+    under_gunicorn = (env.text("SERVER_SOFTWARE") or "").startswith("gunicorn/")
+    worker = from_auto or settings.endpoint.workers > 1 or under_gunicorn or in_worker_process()
     try:
         return start_endpoint(
             settings.endpoint,

@@ -84,3 +84,13 @@ def test_bad_endpoint_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("LLMTEL_ENDPOINT", "sometimes")
     with pytest.raises(ConfigurationError, match="LLMTEL_ENDPOINT"):
         llmtel.configure(**QUIET)
+
+
+def test_a_gunicorn_worker_never_fails_over_a_taken_port(taken_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Default prometheus_workers=1: on HUP gunicorn starts the new worker while the old one holds the port.
+
+    A ConfigurationError there would make the worker exit 3 and halt the master ("Worker failed to boot").
+    """
+    monkeypatch.setenv("SERVER_SOFTWARE", "gunicorn/27.0.1")  # what gunicorn's master exports to its workers
+    telemetry = llmtel.configure(prometheus_port=taken_port, **QUIET)
+    assert telemetry.endpoint is not None and not telemetry.endpoint.serving  # retried in the background
