@@ -127,6 +127,8 @@ SUPERSEDED_SCOPES: Final = {"opentelemetry.instrumentation.anthropic": "com.anth
 
 #: Open spans tracked for nesting; a leak guard for spans that never end.
 MAX_OPEN_SPANS: Final = 100_000
+#: Instrumentation scopes remembered for SUPERSEDED_SCOPES (a process has a handful).
+MAX_SCOPES: Final = 1024
 
 _NO_ATTRIBUTES: Final[Mapping[str, Any]] = {}
 _EMPTY_CONTEXT: Final = Context()
@@ -310,7 +312,7 @@ class GenAISpanMetrics(SpanProcessor):
             superseded = SUPERSEDED_SCOPES.get(scope)
             if superseded is not None and superseded in self._seen_scopes:
                 return
-            if scope not in self._seen_scopes:
+            if scope not in self._seen_scopes and len(self._seen_scopes) < MAX_SCOPES:
                 with self._lock:
                     self._seen_scopes.add(scope)
             enclosing = own.outer if own is not None else call
