@@ -139,10 +139,7 @@
       chart.append(svg("text", { class: "tick", x: x(t), y: height - 6, "text-anchor": "middle", text: clock(t) }));
     }
     const p95 = data.totals.ttft_p95_s;
-    if (p95) {
-      chart.append(svg("line", { class: "p95", x1: pad.left, x2: width - pad.right, y1: y(p95), y2: y(p95) }));
-      chart.append(svg("text", { class: "p95-label", x: width - pad.right - 4, y: y(p95) - 4, "text-anchor": "end", text: `p95 ${seconds(p95)}` }));
-    }
+    if (p95) chart.append(svg("line", { class: "p95", x1: pad.left, x2: width - pad.right, y1: y(p95), y2: y(p95) }));
     const slow = p95 || Infinity;
     for (const s of samples) {
       const dot = svg(
@@ -160,6 +157,10 @@
       );
       if (data.traces) dot.addEventListener("click", () => window.location.assign(`/traces/${s.trace_id}#span-${s.span_id}`));
       chart.append(dot);
+    }
+    if (p95) {
+      // Drawn after the dots, with a halo (CSS), so it stays readable.
+      chart.append(svg("text", { class: "p95-label", x: width - pad.right - 4, y: y(p95) - 4, "text-anchor": "end", text: `p95 ${seconds(p95)}` }));
     }
     chart.addEventListener("mouseenter", () => (hoveringChart = true));
     chart.addEventListener("mouseleave", () => (hoveringChart = false));
@@ -180,6 +181,7 @@
     }
     note.hidden = true;
     document.getElementById("service").textContent = data.service || "";
+    document.getElementById("traces-link").hidden = !data.traces;
     if (data.metrics_path) {
       const link = document.getElementById("metrics-link");
       link.href = data.metrics_path;
