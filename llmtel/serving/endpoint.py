@@ -148,6 +148,14 @@ class _Server(ThreadingHTTPServer):
             self._deadlines.pop(request, None)
         super().shutdown_request(request)
 
+    def server_close(self) -> None:
+        # Kept-alive connections outlive the listener: without this a scraper would go on reading a stopped
+        # configuration (and never reach the one configured next on the same port).
+        super().server_close()
+        with self._connections_lock:
+            for conn in list(self._deadlines):
+                self._drop(conn)
+
     def get_request(self) -> tuple[socket.socket, Any]:
         conn, address = super().get_request()
         if self.tls is not None:

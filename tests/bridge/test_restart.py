@@ -92,3 +92,24 @@ def test_demo_restarts_on_the_port_it_just_served() -> None:
             first.wait()
     second = subprocess.run([*command, "--duration", "0.5"], capture_output=True, text=True, timeout=60)
     assert second.returncode == 0, second.stderr  # "Address already in use" before SO_REUSEADDR
+
+
+def test_shutdown_closes_keep_alive_connections_too() -> None:
+    """A scraper's kept-alive connection must not go on reading a stopped configuration's numbers."""
+    port = free_port()
+    llmtel.configure(prometheus_port=port, **QUIET)
+    scraper = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        assert _scrape(scraper) == 200
+        llmtel.shutdown()
+        llmtel.configure(prometheus_port=port, **QUIET)
+        llmtel.cache_lookup("after-restart", hit=True)
+        try:
+            scraper.request("GET", "/metrics")
+            body = scraper.getresponse().read().decode()
+        except (OSError, http.client.HTTPException):
+            body = None  # closed: the scraper reconnects, to the new server
+        if body is not None:  # http.client reconnects by itself only when it saw the close before sending
+            assert "after-restart" in body, "the old server answered on the kept-alive connection"
+    finally:
+        scraper.close()
