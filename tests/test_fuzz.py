@@ -354,7 +354,10 @@ def test_fuzzed_recording_never_raises_nor_breaks_scrape_or_export(
     sdk_errors = [r for r in caplog.records if r.name.startswith("opentelemetry") and r.levelno >= logging.WARNING]
     assert not sdk_errors, [r.getMessage()[:200] for r in sdk_errors]
 
-    # Every stored trace renders.
+    # Every stored trace renders, and so does the list.
+    with urllib.request.urlopen(f"{telemetry.endpoint_url}/traces?limit=1000", timeout=10) as response:
+        assert response.status == 200
+        assert json.loads(response.read())["traces"]
     for trace_id in trace_ids[-50:]:
         with urllib.request.urlopen(f"{telemetry.endpoint_url}/traces/{trace_id}", timeout=10) as response:
             assert response.status == 200

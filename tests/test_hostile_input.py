@@ -256,6 +256,12 @@ def test_every_stored_span_renders() -> None:
     by_name = {span["name"]: span["attributes"] for span in body["spans"]}
     assert by_name["execute_tool search"]["gen_ai.tool.type"] == "x"
     assert by_name["app"]["ratio"] == "nan"
+    tracer = llmtel.current().tracer_provider.get_tracer("app")  # type: ignore[union-attr]
+    with tracer.start_as_current_span("odd model") as span:
+        span.set_attribute("gen_ai.request.model", 10**5000)
+        span.set_attribute("error.type", b"\xff")
+    status, listing = _get_json(f"{telemetry.endpoint_url}/traces")
+    assert status == 200 and len(listing["traces"]) == 2
 
 
 def test_no_exception_text_or_content_served_without_capture() -> None:

@@ -15,6 +15,7 @@ into plain JSON, whatever an instrumentation put on its spans.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections import OrderedDict
@@ -82,6 +83,11 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
     return describe(value, 80)
 
 
+def _text(value: Any) -> str:
+    """Any attribute value as display text (what another instrumentation set may be bytes or a huge int)."""
+    return value if isinstance(value, str) else json.dumps(_jsonable(value))
+
+
 def _served_attributes(attributes: Mapping[str, Any] | None, content: bool) -> dict[str, Any]:
     served: dict[str, Any] = {}
     for key, value in (attributes or {}).items():
@@ -127,10 +133,14 @@ def _summary(trace_id: int, spans: list[ReadableSpan]) -> dict[str, Any]:
     start = min(span.start_time or 0 for span in spans)
     end = max(span.end_time or 0 for span in spans)
     models = sorted(
-        {str(span.attributes[REQUEST_MODEL]) for span in spans if span.attributes and REQUEST_MODEL in span.attributes}
+        {
+            _text(span.attributes[REQUEST_MODEL])
+            for span in spans
+            if span.attributes and REQUEST_MODEL in span.attributes
+        }
     )
     error_types = sorted(
-        {str(span.attributes[ERROR_TYPE]) for span in spans if span.attributes and ERROR_TYPE in span.attributes}
+        {_text(span.attributes[ERROR_TYPE]) for span in spans if span.attributes and ERROR_TYPE in span.attributes}
     )
     return {
         "trace_id": _hex_trace(trace_id),
