@@ -129,15 +129,17 @@ def _worker_label(body: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _listener_pid(master: psutil.Process, port: int) -> int | None:
+def _listeners(master: psutil.Process) -> dict[int, int]:
+    """Listening port -> pid, for the master and its workers (one pass over the processes)."""
+    found: dict[int, int] = {}
     for process in [master, *master.children(recursive=True)]:
         try:
             for conn in process.net_connections(kind="tcp"):
-                if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port:
-                    return int(process.pid)
+                if conn.status == psutil.CONN_LISTEN:
+                    found[conn.laddr.port] = int(process.pid)
         except psutil.Error:
             continue
-    return None
+    return found
 
 
 class Server:
@@ -175,7 +177,8 @@ class Server:
         raise AssertionError(f"timed out waiting for {what}\n{self.logs()}")
 
     def listeners(self) -> dict[int, int | None]:
-        return {port: _listener_pid(self.master, port) for port in self.ports}
+        found = _listeners(self.master)
+        return {port: found.get(port) for port in self.ports}
 
     def stop(self) -> None:
         children = self.master.children(recursive=True) if self.process.poll() is None else []
@@ -257,10 +260,10 @@ def test_kill_9_and_hup_under_a_keep_alive_scraper(server: Server) -> None:
         victim = first[victim_port]
         assert victim is not None, first
         os.kill(victim, signal.SIGKILL)
-        server.wait("the killed worker to go", lambda: _listener_pid(server.master, victim_port) != victim)
+        server.wait("the killed worker to go", lambda: server.listeners()[victim_port] != victim)
         replacement = server.wait(
             "a replacement on the killed worker's port",
-            lambda: (pid := _listener_pid(server.master, victim_port)) not in (None, victim) and pid,
+            lambda: (pid := server.listeners()[victim_port]) not in (None, victim) and pid,
         )
         body = server.wait("the replacement's scrape", lambda: scraper.body(victim_port) and _scrape(victim_port))
         assert _worker_label(body) == labels[victim_port]
