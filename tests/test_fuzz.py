@@ -40,6 +40,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 import llmtel
 from llmtel import semconv
 from llmtel._internal import errors as _errors
+from llmtel.instrumentation import report_problem
 
 EXAMPLES = int(os.environ.get("LLMTEL_FUZZ_EXAMPLES", "200"))
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
@@ -108,6 +109,11 @@ NUMBER = st.one_of(_HUGE, st.integers(), st.floats(allow_nan=True, allow_infinit
 KEYS = st.one_of(_TEXT, st.sampled_from(["server.port", "gen_ai.request.model", "tenant", "\udfff"]))
 EXTRAS = st.dictionaries(KEYS, VALUE, max_size=3)
 HISTOGRAMS = [spec.name for spec in semconv.INSTRUMENTS if spec.kind is semconv.Kind.HISTOGRAM]
+
+
+def str_or(value: Any) -> str:
+    """``value`` when it is a str, else a fixed str (for arguments whose type is part of the contract)."""
+    return value if isinstance(value, str) else "not-a-str"
 
 
 def _kwargs(extras: dict[str, Any], reserved: tuple[str, ...]) -> dict[str, Any]:
@@ -228,7 +234,18 @@ def named_step(draw: st.DrawFn) -> Step:
 def runtime_step(draw: st.DrawFn) -> Step:
     kind = draw(
         st.sampled_from(
-            ["duration", "session", "queued", "admission", "breaker", "rate_limit", "cache", "model_load", "block"]
+            [
+                "duration",
+                "session",
+                "queued",
+                "admission",
+                "breaker",
+                "rate_limit",
+                "cache",
+                "model_load",
+                "block",
+                "problem",
+            ]
         )
     )
     a, b, c = draw(NUMBER if kind in ("duration", "rate_limit") else VALUE), draw(VALUE), draw(VALUE)
@@ -256,6 +273,8 @@ def runtime_step(draw: st.DrawFn) -> Step:
         elif kind == "model_load":
             with llmtel.model_load(a):
                 pass
+        elif kind == "problem":  # the kit's report_problem, as an instrumentation author would call it
+            report_problem(str_or(a), Weird("boom") if b is True else None)
         else:
             with llmtel.attributes(**extras), llmtel.llm_call(provider="p", model="in-block") as call:
                 call.set_usage(input_tokens=1)

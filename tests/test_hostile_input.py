@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 import llmtel
 from llmtel._internal import errors as _errors
+from llmtel.instrumentation import report_problem
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
@@ -113,6 +114,15 @@ def test_no_recording_call_raises(name: str) -> None:
     assert _errors.problem_counts(), "the bad input was not counted"
 
 
+def test_a_problem_kind_is_bounded_and_encodable() -> None:
+    telemetry = llmtel.configure(prometheus_port=0, process_metrics=False, gpu_metrics=False)
+    assert telemetry.metrics_url is not None
+    report_problem("my instrumentation: bad \ud800 " + "x" * 500)
+    report_problem(10**5000)  # type: ignore[arg-type]
+    check_scrape(telemetry.metrics_url)
+    assert all(len(kind) <= 128 for kind in _errors.problem_counts())
+
+
 def test_a_relevance_generator_is_read_once(llmtel_capture: Any) -> None:
     with llmtel.retrieval("docs", top_k=5) as query:
         query.record_relevance(_gen())
@@ -148,9 +158,11 @@ def test_a_series_that_cannot_be_rendered_is_skipped_and_counted_not_the_scrape(
     counter = llmtel.get_meter().create_counter("app.requests", description="Requests.")
     counter.add(1, {"shard": 10**5000})
     counter.add(2, {"shard": 7})
+    counter.add(3, {"shard": "lone\ud800"})  # rendered as "lone?": one unencodable label must not fail the response
     families = check_scrape(telemetry.metrics_url)
     assert "gen_ai_client_operation_duration_seconds" in families
-    assert [s.value for s in families["app_requests"].samples if s.name == "app_requests_total"] == [2]
+    totals = {s.labels["shard"]: s.value for s in families["app_requests"].samples if s.name == "app_requests_total"}
+    assert totals == {"7": 2, "lone?": 3}
     assert _errors.problem_counts()["prometheus series skipped"] >= 1
 
 

@@ -93,6 +93,10 @@ def _exception_text(exc: BaseException) -> str:
 
 def report(problem: str, exc: BaseException | None = None, detail: str = "") -> None:
     """Count a problem of kind ``problem`` and log it the first time it is seen (never raises)."""
+    if not isinstance(problem, str) or not problem.isascii() or len(problem) > 128:
+        # A kind is a label value on llmtel.sdk.problems: bounded and encodable, whoever reports it.
+        text = problem if isinstance(problem, str) else describe(problem)
+        problem = text[:128].encode("utf-8", "replace").decode("utf-8")
     with _lock:
         _counts[problem] = _counts.get(problem, 0) + 1
         first = problem not in _logged

@@ -136,7 +136,11 @@ def _escape_value(value: str) -> str:
 
 def _label_value(value: Any) -> str:
     # Same conversion as the upstream exporter's _CustomCollector._check_value.
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if text.isascii():
+        return text
+    # A lone surrogate (from an app's own instrument) cannot be encoded: it would fail the whole response.
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _label_text(labels: Mapping[str, Any]) -> str:
