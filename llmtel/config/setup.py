@@ -708,8 +708,9 @@ def _start_collectors(meter: metrics.Meter, settings: Settings) -> list[Any]:
     return started
 
 
-#: Part of the shutdown bound kept for the steps after the wait (the thread hand-off, the log line).
-_SHUTDOWN_MARGIN = 0.02
+#: Part of the shutdown bound kept for the steps after the wait (the thread hand-off, the log line, a busy
+#: machine's scheduling delay): 5 % of it, at most 0.25 s.
+_SHUTDOWN_MARGIN, _SHUTDOWN_MARGIN_MAX = 0.05, 0.25
 
 
 def _close(telemetry: Telemetry, timeout: float) -> None:
@@ -749,7 +750,7 @@ def _close(telemetry: Telemetry, timeout: float) -> None:
     telemetry.closed = True
     worker = threading.Thread(target=stop_all, name="llmtel-shutdown", daemon=True)
     worker.start()
-    worker.join(max(0.0, deadline - time.monotonic() - min(_SHUTDOWN_MARGIN, timeout / 10)))
+    worker.join(max(0.0, deadline - time.monotonic() - min(_SHUTDOWN_MARGIN_MAX, timeout * _SHUTDOWN_MARGIN)))
     if worker.is_alive():
         logger.warning("llmtel: shutdown did not finish within %.1f s; unsent telemetry is dropped", timeout)
 
