@@ -123,6 +123,8 @@ def clean_span_value(value: Any) -> Any:
 def clean_attributes(attributes: Any) -> dict[str, Any]:
     """Span attributes cleaned key by key: str keys only (sanitized like values), values by :func:`clean_span_value`."""
     cleaned: dict[str, Any] = {}
+    if attributes.__class__ is dict and not attributes:  # the common case: no extra attributes
+        return cleaned
     if not isinstance(attributes, Mapping):
         if attributes is not None:
             _errors.report("invalid attribute type", detail=_type_name(attributes))
@@ -195,6 +197,8 @@ def clean_positive_int(value: Any, problem: str) -> int | None:
 
 def clean_flag(value: Any, problem: str) -> bool:
     """``bool(value)``, or False when the object refuses to be truthy (counted as ``problem``)."""
+    if value.__class__ is bool:  # the common case, without the guard
+        return bool(value)
     return _errors.call_app_code(problem, bool, value, default=False)
 
 
