@@ -80,3 +80,23 @@ def test_404_does_not_echo_a_long_path(path: str) -> None:
         assert status == 404
         assert len(body) < 300, body[:300]
         json.loads(body)
+
+
+def test_a_request_past_its_deadline_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_Server, "request_timeout", 0.5)
+    with configured() as telemetry:
+        bridge = telemetry.bridge
+        assert bridge is not None
+        render = bridge.render
+
+        def slow_render(**kwargs: object) -> str:
+            time.sleep(2)  # stands for a response the client reads at a trickle
+            return render(**kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(bridge, "render", slow_render)
+        sock = _connect(telemetry.endpoint_url)
+        with sock:
+            started = time.monotonic()
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert _closed_by_server(sock, within=1.5)
+            assert time.monotonic() - started < 1.5
