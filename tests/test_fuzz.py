@@ -15,7 +15,9 @@ configuration with both pipelines on:
 * every problem kind was logged once at most.
 
 Bounded and deterministic: ``derandomize=True`` (the same examples on every run, in CI too), no
-example database, ``LLMTEL_FUZZ_EXAMPLES`` examples (200 by default; raise it locally to dig).
+example database, ``LLMTEL_FUZZ_EXAMPLES`` examples per capture mode (150 by default; raise it locally to dig).
+It runs twice: without content capture, and with content on spans (exception text and ``set_content``
+recorded, through the redactor).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from llmtel import semconv
 from llmtel._internal import errors as _errors
 from llmtel.instrumentation import report_problem
 
-EXAMPLES = int(os.environ.get("LLMTEL_FUZZ_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("LLMTEL_FUZZ_EXAMPLES", "150"))
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
 
@@ -168,7 +170,12 @@ def llm_call_step(draw: st.DrawFn) -> Step:
                     elif setter == "attributes":
                         call.set_attributes(value)
                     elif setter == "content":
-                        call.set_content(input_messages=value, output_messages=value)
+                        call.set_content(
+                            input_messages=value,
+                            output_messages=[value],
+                            system_instructions={"text": value},
+                            tool_definitions=value,
+                        )
                     elif setter == "chunks":
                         for _ in call.wrap_stream([1, 2, 3]):
                             call.mark_first_token()
@@ -295,8 +302,11 @@ def _scrape(url: str, accept: str) -> str:
         return str(response.read().decode("utf-8"))
 
 
-@pytest.fixture
-def pipelines(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[llmtel.Telemetry, OtlpReceiver]]:
+@pytest.fixture(params=["no_content", "span_only"])
+def pipelines(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[llmtel.Telemetry, OtlpReceiver]]:
+    """Both pipelines; without content capture, and with it (content and exception text recorded, redacted)."""
     for key in list(os.environ):
         if key.startswith(("OTEL_", "LLMTEL_")) and key not in ("LLMTEL_RAISE_INTERNAL_ERRORS", "LLMTEL_FUZZ_EXAMPLES"):
             monkeypatch.delenv(key)
@@ -311,6 +321,8 @@ def pipelines(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[llmtel.Telemetr
             process_metrics=False,
             gpu_metrics=False,
             metric_attributes=["tenant"],
+            capture_content=request.param,
+            redact_exception_messages=request.param != "no_content",
         )
         try:
             yield telemetry, receiver

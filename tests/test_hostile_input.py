@@ -353,3 +353,22 @@ def test_trace_pages_can_be_switched_off_and_are_off_on_an_open_bind_without_aut
     assert _get_json(f"{telemetry.endpoint_url}/traces/{trace_id}")[0] == 404
     assert _get_json(f"{telemetry.endpoint_url}/traces")[0] == 404
     assert telemetry.trace_store is None
+
+
+def test_captured_content_is_encodable_and_never_raises() -> None:
+    from llmtel.testing import Capture
+
+    capture = Capture(capture_content="span_only")
+    try:
+        with llmtel.llm_call(provider="p", model="m") as call:
+            call.set_content(
+                input_messages=[{"role": "user", "content": "lone \ud800"}],
+                output_messages=[Unprintable()],
+                system_instructions=[10**5000],
+            )
+        attributes = capture.spans()[0].attributes
+        assert attributes["gen_ai.input.messages"] == '[{"role": "user", "content": "lone ?"}]'
+        assert "gen_ai.output.messages" not in attributes and "gen_ai.system_instructions" not in attributes
+        assert _errors.problem_counts()["invalid content"] == 2
+    finally:
+        capture.close()

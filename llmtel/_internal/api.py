@@ -515,8 +515,6 @@ class LLMCall(_Operation):
         """
         if not self._handles.capture_content.on_span or self._span is None:
             return
-        import json
-
         with _errors.guarded("capture content"):
             for key, value in (
                 ("gen_ai.input.messages", input_messages),
@@ -524,8 +522,9 @@ class LLMCall(_Operation):
                 ("gen_ai.system_instructions", system_instructions),
                 ("gen_ai.tool.definitions", tool_definitions),
             ):
-                if value is not None:
-                    self._span.set_attribute(key, json.dumps(value, default=str, ensure_ascii=False))
+                text = _values.content_json(value)
+                if text is not None:
+                    self._span.set_attribute(key, text)
 
 
 def llm_call(

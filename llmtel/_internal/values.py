@@ -25,6 +25,7 @@ formats and OTLP's ``double`` sums carry.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import traceback
@@ -200,6 +201,22 @@ def clean_flag(value: Any, problem: str) -> bool:
     if value.__class__ is bool:  # the common case, without the guard
         return bool(value)
     return _errors.call_app_code(problem, bool, value, default=False)
+
+
+def content_json(value: Any) -> str | None:
+    """Captured content as JSON text, encodable (lone surrogates → ``?``); None (counted) when it cannot be.
+
+    ``str()`` stands in for what JSON cannot hold; content the application's own objects
+    refuse to print, or numbers too long to print, is left out ("invalid content").
+    """
+    if value is None:
+        return None
+    text: str | None = _errors.call_app_code(
+        "invalid content", lambda: json.dumps(value, default=str, ensure_ascii=False), default=None
+    )
+    if text is None or text.isascii():
+        return text
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 # -- exception text -------------------------------------------------------------------------
