@@ -1,4 +1,4 @@
-"""The one registry: every instrument and span llmtel emits, declared once.
+"""The one registry: every instrument llmtel emits and the attribute keys it records, declared once.
 
 Names come from the upstream ``opentelemetry-semantic-conventions`` package
 where it has them (GenAI conventions as released in semconv v1.41.0, hardware
@@ -95,15 +95,6 @@ class InstrumentSpec:
     #: Name used instead under OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental.
     latest_name: str | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
-
-
-@dataclass(frozen=True)
-class SpanSpec:
-    """A span name pattern and kind (``{}`` placeholders filled at runtime)."""
-
-    name: str
-    kind: str
-    operation: str
 
 
 # Bucket boundaries given by the GenAI conventions (v1.41.0); the client's time to first chunk and
@@ -374,13 +365,6 @@ INSTRUMENTS: Final[tuple[InstrumentSpec, ...]] = (
     ),
     # ===== END gpu/process collectors =====
 )  # fmt: skip
-
-SPANS: Final[tuple[SpanSpec, ...]] = (
-    SpanSpec("{operation} {model}", "CLIENT", "chat"),
-    SpanSpec("execute_tool {tool}", "INTERNAL", "execute_tool"),
-    SpanSpec("invoke_agent {agent}", "INTERNAL", "invoke_agent"),
-    SpanSpec("retrieval {data_source}", "CLIENT", "retrieval"),
-)
 
 _BY_NAME: Final = {spec.name: spec for spec in INSTRUMENTS}
 
