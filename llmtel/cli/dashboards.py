@@ -1,13 +1,14 @@
 """``llmtel dashboard``: a Grafana dashboard generated from the instrument registry.
 
-Every metric name in every query comes from :mod:`llmtel._internal.naming` applied to a
-registry entry (:data:`llmtel.semconv.INSTRUMENTS`); a panel whose instruments
-the registry lacks is not drawn, and every registry instrument that no curated
-panel covers still gets a generic panel in its group's row, so instruments
-added later (GPU, process, ...) show up without touching this file.
+The curated content is data: :data:`PANELS` is a table of panel specs (title, row, the
+instruments the panel reads, PromQL and legend templates, unit, description) and
+:data:`DIMENSION_PANELS` the panels repeated in a row per opted-in attribute key. A spec is
+drawn only when the registry has every instrument it reads; every registry instrument that
+no curated panel reads still gets a generic panel in its group's row, so instruments added
+later (GPU, process, ...) show up without touching this file.
 
-The PromQL building blocks here (:class:`PromNames`, :class:`Query`) are shared
-with :mod:`llmtel.cli.rules`.
+Every metric name in every query comes from :mod:`llmtel.cli.promql` (i.e.
+:mod:`llmtel._internal.naming` applied to a registry entry).
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
-from opentelemetry.exporter.prometheus import _TARGET_INFO_NAME
 from opentelemetry.semconv._incubating.attributes import cpu_attributes as _cpu
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _ga
 from opentelemetry.semconv._incubating.attributes import hw_attributes as _hw
@@ -27,32 +27,39 @@ from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _gm
 from opentelemetry.semconv._incubating.metrics import hw_metrics as _hwm
 from opentelemetry.semconv._incubating.metrics import process_metrics as _pm
 from opentelemetry.semconv.attributes import http_attributes as _http
-from opentelemetry.semconv.attributes import service_attributes as _svc
-from opentelemetry.semconv.metrics import http_metrics as _httpm
 
 from llmtel import semconv
-from llmtel._internal.dimensions import CALL_INSTRUMENTS, RESERVED_KEYS
-from llmtel._internal.naming import prometheus_label, prometheus_name, prometheus_series
 from llmtel.cli import write_output
+from llmtel.cli.promql import (
+    COMPANIONS,
+    HTTP_SERVER_DURATION,
+    SERVICE_LABEL,
+    TARGET_INFO,
+    PromNames,
+    Query,
+    add_naming_arguments,
+    dimension_keys,
+    instrument,
+    label,
+    main_keys,
+)
 from llmtel.semconv import InstrumentSpec, Kind
 
 __all__ = [
-    "FLAVORS",
+    "DIMENSION_PANELS",
     "GROUPS",
+    "PANELS",
+    "Line",
     "Panel",
-    "PromNames",
-    "Query",
+    "PanelSpec",
     "add_arguments",
     "build_dashboard",
     "build_panels",
     "dashboard_json",
-    "dimension_keys",
+    "render_panel",
     "run",
 ]
 
-#: Where the metrics reach Prometheus from: scraped straight off llmtel's bridge
-#: ("prometheus"), or pushed through an OpenTelemetry Collector ("otlp-collector").
-FLAVORS: Final = ("prometheus", "otlp-collector")
 #: Dashboard rows, in order (the registry's ``group`` values).
 GROUPS: Final = ("llm", "server", "http", "tool", "agent", "retrieval", "runtime", "gpu", "process", "self")
 _GROUP_TITLES: Final = {
@@ -67,182 +74,174 @@ _GROUP_TITLES: Final = {
     "process": "Process",
     "self": "llmtel self-telemetry",
 }
-#: The OTel Prometheus exporter's resource info metric (InfoMetricFamily adds ``_info``).
-TARGET_INFO: Final = f"{_TARGET_INFO_NAME}_info"
-SERVICE_LABEL: Final = prometheus_label(_svc.SERVICE_NAME)
 QUANTILES: Final = (0.5, 0.95, 0.99)
-_GAUGES: Final = (Kind.GAUGE, Kind.OBSERVABLE_GAUGE)
 _COUNTERS: Final = (Kind.COUNTER, Kind.OBSERVABLE_COUNTER)
 
 
-#: An instrument llmtel never creates but draws (and alerts on) when the app runs it: the HTTP server
-#: duration of the contrib HTTP instrumentations under the stable conventions
-#: (OTEL_SEMCONV_STABILITY_OPT_IN=http; docs/middleware.md). Kept out of the registry for that reason.
-HTTP_SERVER_DURATION: Final = InstrumentSpec(
-    _httpm.HTTP_SERVER_REQUEST_DURATION, Kind.HISTOGRAM, "s",
-    "Duration of HTTP server requests, recorded by the contrib HTTP instrumentations (FastAPI, Flask, ...).",
-    frozenset({_http.HTTP_REQUEST_METHOD, _http.HTTP_ROUTE, _http.HTTP_RESPONSE_STATUS_CODE, semconv.ERROR_TYPE}),
-    (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0), "http", upstream=True,
+# --- The curated panels, as data -------------------------------------------------------------
+#
+# A template is a str.format string. In a query template:
+#   {model}, {err}, ...   the Prometheus label of the attribute key of that name in LABELS
+#                         ({dim}: the opted-in key of a DIMENSION_PANELS row);
+#   {0:OP ARGS}           a PromQL fragment of the panel's first instrument ({1:...} the second):
+#       rate SERIES [MATCHER...]   rate of its count/sum/total/bucket series (MATCHERS narrow it)
+#       gauge [MATCHER...]         its value (a gauge or up-down counter)
+#       quantile Q [LABEL...]      histogram_quantile(Q) by the LABELS named
+#       mean [LABEL...]            sum / count by the LABELS named
+#   Every fragment carries the dashboard's variables ($job, $service, $model, opted-in keys).
+# In a legend template {model} is the label's value ({{gen_ai_request_model}} in Grafana).
+# In a title or description {0.description} is the first instrument's description and {key}
+# a DIMENSION_PANELS row's attribute key.
+
+#: The label names templates use, by their template name.
+LABELS: Final = {
+    "model": label(semconv.REQUEST_MODEL),
+    "op": label(semconv.OPERATION_NAME),
+    "err": label(semconv.ERROR_TYPE),
+    "tok": label(semconv.TOKEN_TYPE),
+    "tool": label(semconv.TOOL_NAME),
+    "ds": label(semconv.DATA_SOURCE_ID),
+    "queue": label(semconv.QUEUE_NAME),
+    "breaker": label(semconv.CIRCUIT_BREAKER_NAME),
+    "cache": label(semconv.CACHE_NAME),
+    "hw_id": label(_hw.HW_ID),
+    "cpu_mode": label(_cpu.CPU_MODE),
+    "route": label(_http.HTTP_ROUTE),
+    "status": label(_http.HTTP_RESPONSE_STATUS_CODE),
+    "job": "job",  # target labels, set by Prometheus
+    "instance": "instance",
+}
+#: Extra label matchers a ``rate``/``gauge`` fragment may name.
+MATCHERS: Final = {
+    "failed": f'{LABELS["err"]}!=""',
+    "server_error": f'{LABELS["status"]}=~"5.."',
+    # Bool attributes render as JSON: true/false.
+    "retrieval_hit": f'{label(semconv.RETRIEVAL_HIT)}="true"',
+    "cache_hit": f'{label(semconv.CACHE_RESULT)}="hit"',  # llmtel._internal.runtime.cache_lookup's value
+    "gpu": f'{label(_hw.HW_TYPE)}="{_hw.HwTypeValues.GPU.value}"',
+    "output_tokens": f'{LABELS["tok"]}="{_ga.GenAiTokenTypeValues.OUTPUT.value}"',
+}
+
+
+@dataclass(frozen=True)
+class Line:
+    """One query of a panel: a PromQL template and its legend template."""
+
+    expr: str
+    legend: str = ""
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    """A curated panel: drawn when the registry has every instrument in ``reads``."""
+
+    title: str
+    group: str
+    reads: tuple[str, ...]
+    lines: tuple[Line, ...]
+    unit: str = "short"
+    description: str = "{0.description}"
+    #: Whether the queries ask for exemplars (each links to the trace of a sampled measurement).
+    exemplars: bool = False
+
+
+#: p50, p95 and p99 of the panel's first instrument.
+PERCENTILES: Final = tuple(Line(f"{{0:quantile {p}}}", f"p{round(p * 100)}") for p in QUANTILES)
+
+_DURATION = _gm.GEN_AI_CLIENT_OPERATION_DURATION
+_TOKENS = _gm.GEN_AI_CLIENT_TOKEN_USAGE
+_COST = "llmtel.gen_ai.client.cost"
+P, L = PanelSpec, Line
+
+#: The hand-designed panels, in dashboard order within each row.
+PANELS: Final[tuple[PanelSpec, ...]] = (
+    # --- LLM calls (client) ---
+    P("Request rate", "llm", (_DURATION,), (L("sum by ({model}, {op}) ({0:rate count})", "{model} {op}"),),
+      "reqps", "GenAI calls per second, by requested model and operation."),
+    P("Error rate by error.type", "llm", (_DURATION,),
+      (L("sum by ({err}) ({0:rate count failed}) / scalar(sum ({0:rate count}))", "{err}"),),
+      "percentunit", "Share of GenAI calls that failed, by error.type."),
+    P("Operation duration", "llm", (_DURATION,), PERCENTILES, "s", exemplars=True),
+    P("Time to first chunk (TTFC)", "llm", (_gm.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,), PERCENTILES, "s",
+      "{0.description} Exemplars link to the trace of a sampled call.", exemplars=True),
+    P("Time per output chunk", "llm", (_gm.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,), PERCENTILES, "s"),
+    P("Tokens per second (input/output)", "llm", (_TOKENS,), (L("sum by ({tok}) ({0:rate sum})", "{tok}"),),
+      "short", "Tokens per second, by gen_ai.token.type."),
+    P("Cost per 1k tokens", "llm", (_COST, _TOKENS),
+      (L("1000 * sum by ({model}) ({0:rate total}) / sum by ({model}) ({1:rate sum})", "{model}"),),
+      "currencyUSD", "Estimated USD per 1000 tokens (input + output), by model."),
+    P("Cost per hour", "llm", (_COST,), (L("3600 * sum by ({model}) ({0:rate total})", "{model}"),), "currencyUSD"),
+    P("Active requests", "llm", ("llmtel.gen_ai.requests.active",),
+      (L("sum by ({model}) ({0:gauge})", "{model}"),)),
+    # --- Model server ---
+    P("Time to first token (TTFT)", "server", (_gm.GEN_AI_SERVER_TIME_TO_FIRST_TOKEN,), PERCENTILES, "s",
+      "{0.description} Exemplars link to the trace of a sampled request.", exemplars=True),
+    P("Time per output token (TPOT)", "server", (_gm.GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN,), PERCENTILES, "s"),
+    P("Server request duration", "server", (_gm.GEN_AI_SERVER_REQUEST_DURATION,), PERCENTILES, "s",
+      exemplars=True),
+    # --- HTTP server (contrib instrumentations, OTEL_SEMCONV_STABILITY_OPT_IN=http) ---
+    P("HTTP requests by route and status", "http", (HTTP_SERVER_DURATION.name,),
+      (L("sum by ({route}, {status}) ({0:rate count})", "{route} {status}"),), "reqps",
+      "HTTP server requests per second (contrib instrumentations, OTEL_SEMCONV_STABILITY_OPT_IN=http)."),
+    P("HTTP latency p95 by route", "http", (HTTP_SERVER_DURATION.name,),
+      (L("{0:quantile 0.95 route}", "p95 {route}"),), "s", exemplars=True),
+    P("HTTP 5xx share", "http", (HTTP_SERVER_DURATION.name,),
+      (L("sum ({0:rate count server_error}) / sum ({0:rate count})", "5xx"),),
+      "percentunit", "Share of HTTP server requests answered with a 5xx status."),
+    # --- Tools ---
+    P("Tool latency p95", "tool", ("llmtel.tool.duration",), (L("{0:quantile 0.95 tool}", "p95 {tool}"),), "s"),
+    P("Tool calls per second", "tool", ("llmtel.tool.duration",),
+      (L("sum by ({tool}, {err}) ({0:rate count})", "{tool} {err}"),),
+      "reqps", "Tool executions per second, by tool and error.type."),
+    # --- Retrieval ---
+    P("Retrieval latency p95", "retrieval", ("llmtel.retrieval.duration",),
+      (L("{0:quantile 0.95 ds}", "p95 {ds}"),), "s"),
+    P("Retrieval hit@k", "retrieval", ("llmtel.retrieval.judged",),
+      (L("sum by ({ds}) ({0:rate total retrieval_hit}) / sum by ({ds}) ({0:rate total})", "{ds}"),),
+      "percentunit"),
+    P("Retrieval MRR", "retrieval", ("llmtel.retrieval.reciprocal_rank",), (L("{0:mean ds}", "{ds}"),)),
+    # --- Serving runtime ---
+    P("Queue depth", "runtime", ("llmtel.queue.depth",), (L("sum by ({queue}) ({0:gauge})", "{queue}"),)),
+    P("Circuit breakers (0 closed, 1 half-open, 2 open)", "runtime", ("llmtel.circuit_breaker.state",),
+      (L("max by ({breaker}) ({0:gauge})", "{breaker}"),)),
+    P("Cache hit ratio", "runtime", ("llmtel.cache.requests",),
+      (L("sum by ({cache}) ({0:rate total cache_hit}) / sum by ({cache}) ({0:rate total})", "{cache}"),),
+      "percentunit"),
+    # --- GPU ---
+    P("GPU utilization", "gpu", (_hwm.HW_GPU_UTILIZATION,), (L("max by ({hw_id}) ({0:gauge})", "{hw_id}"),),
+      "percentunit"),
+    P("GPU memory", "gpu", (_hwm.HW_GPU_MEMORY_USAGE, _hwm.HW_GPU_MEMORY_LIMIT),
+      (L("sum by ({hw_id}) ({0:gauge})", "used {hw_id}"), L("sum by ({hw_id}) ({1:gauge})", "limit {hw_id}")),
+      "bytes"),
+    P("GPU power", "gpu", (_hwm.HW_POWER,), (L("sum by ({hw_id}) ({0:gauge gpu})", "{hw_id}"),), "watt"),
+    # hw.energy is device-wide: every process on a GPU reports the same counter, so take one
+    # series per device (max by hw_id) before summing, or shared GPUs are counted twice.
+    P("GPU energy per output token", "gpu", (_hwm.HW_ENERGY, _TOKENS),
+      (L("sum by (job) (max by (job, {hw_id}) ({0:rate total gpu})) / "
+         "(sum by (job) ({1:rate sum output_tokens}) > 0)", "{job}"),),
+      "joule", "GPU joules per generated (output) token, per job."),
+    # --- Process ---
+    P("Process CPU utilization", "process", (_pm.PROCESS_CPU_UTILIZATION,),
+      (L("sum by (job, instance, {cpu_mode}) ({0:gauge})", "{instance} {cpu_mode}"),), "percentunit"),
+    P("Process memory (RSS)", "process", (_pm.PROCESS_MEMORY_USAGE,),
+      (L("sum by (job, instance) ({0:gauge})", "{instance}"),), "bytes"),
 )  # fmt: skip
-#: Instruments of other instrumentations the dashboard and rules read (see HTTP_SERVER_DURATION).
-COMPANIONS: Final = (HTTP_SERVER_DURATION,)
+
+#: Panels repeated in a row ``By <key>`` for each opted-in attribute key ({dim} its label).
+DIMENSION_PANELS: Final[tuple[PanelSpec, ...]] = (
+    P("Cost per hour by {key}", "By {key}", (_COST,), (L("3600 * sum by ({dim}) ({0:rate total})", "{dim}"),),
+      "currencyUSD", "USD per hour by {key} (reported or priced)."),
+    P("Request rate by {key}", "By {key}", (_DURATION,), (L("sum by ({dim}) ({0:rate count})", "{dim}"),),
+      "reqps", "GenAI calls per second by {key}."),
+    P("Operation duration p95 by {key}", "By {key}", (_DURATION,), (L("{0:quantile 0.95 dim}", "{dim}"),), "s",
+      "95th percentile of the call duration by {key}.", exemplars=True),
+    P("Tokens per second by {key}", "By {key}", (_TOKENS,), (L("sum by ({dim}, {tok}) ({0:rate sum})", "{dim} {tok}"),),
+      "short", "Tokens per second by {key} and gen_ai.token.type."),
+)  # fmt: skip
+del P, L
 
 
-def instrument(name: str) -> InstrumentSpec | None:
-    """The registry entry named ``name``, or None (read at call time, so a changed registry is seen)."""
-    for spec in semconv.INSTRUMENTS:
-        if spec.name == name:
-            return spec
-    return None
-
-
-@dataclass(frozen=True)
-class PromNames:
-    """Prometheus sample names of registry instruments, for one way of getting them into Prometheus.
-
-    ``prometheus``: what llmtel's bridge serves (``llmtel._internal.naming``, i.e. the OTel Python
-    exporter's translation). ``otlp-collector``: the Collector's translator
-    (``prometheus``/``prometheusremotewrite`` exporters, Prometheus' OTLP receiver) adds the
-    same unit and ``_total`` suffixes, and also ``_ratio`` to gauges whose unit is ``1``.
-    """
-
-    flavor: str = "prometheus"
-    latest: bool | None = None
-
-    def __post_init__(self) -> None:
-        if self.flavor not in FLAVORS:
-            raise ValueError(f"unknown naming {self.flavor!r}; expected one of {', '.join(FLAVORS)}")
-
-    def base(self, spec: InstrumentSpec) -> str:
-        name = prometheus_name(spec, latest=self.latest)
-        if self.flavor == "otlp-collector" and spec.kind in _GAUGES and spec.unit == "1":
-            # The Collector's normalizer appends "ratio" to unit-"1" gauges; the Python exporter does not.
-            name = name if name.endswith("_ratio") else f"{name}_ratio"
-        return name
-
-    def series(self, spec: InstrumentSpec) -> list[str]:
-        """Every sample name one instrument produces (``_bucket``/``_count``/``_sum``, ``_total`` or bare)."""
-        plain = prometheus_name(spec, latest=self.latest)
-        return [self.base(spec) + s[len(plain) :] for s in prometheus_series(spec, latest=self.latest)]
-
-    def _suffixed(self, spec: InstrumentSpec, suffix: str) -> str:
-        for name in self.series(spec):
-            if name.endswith(suffix):
-                return name
-        raise ValueError(f"{spec.name} ({spec.kind.value}) has no {suffix} series")
-
-    def bucket(self, spec: InstrumentSpec) -> str:
-        return self._suffixed(spec, "_bucket")
-
-    def count(self, spec: InstrumentSpec) -> str:
-        return self._suffixed(spec, "_count")
-
-    def sum(self, spec: InstrumentSpec) -> str:
-        return self._suffixed(spec, "_sum")
-
-    def total(self, spec: InstrumentSpec) -> str:
-        return self._suffixed(spec, "_total")
-
-    def value(self, spec: InstrumentSpec) -> str:
-        """The single series of a gauge or up-down counter."""
-        (name,) = self.series(spec)
-        return name
-
-    def all_names(self, specs: Iterable[InstrumentSpec] | None = None) -> set[str]:
-        out: set[str] = set()
-        for spec in semconv.INSTRUMENTS if specs is None else specs:
-            out.update(self.series(spec))
-        return out
-
-
-def label(key: str) -> str:
-    """Prometheus label of an attribute key (``llmtel._internal.naming``)."""
-    return prometheus_label(key)
-
-
-def le_matcher(bound: float) -> str:
-    """A matcher for the ``le`` label of one bucket boundary, in both float renderings.
-
-    Python's prometheus_client writes 1.0 as ``"1.0"``, Go clients (the Collector) as ``"1"``;
-    Prometheus 2.x stores the label verbatim, so match both.
-    """
-    from prometheus_client.utils import floatToGoString  # the formatting the bridge uses
-
-    text: str = floatToGoString(bound)  # type: ignore[no-untyped-call]
-    forms = [text]
-    if text.endswith(".0"):
-        forms.append(text[:-2])
-    if len(forms) == 1:
-        return f'le="{text}"'
-    # "[.]" rather than "\\.": a backslash would need escaping again inside the PromQL string.
-    return 'le=~"' + "|".join(f.replace(".", "[.]") for f in forms) + '"'
-
-
-@dataclass(frozen=True)
-class Query:
-    """PromQL builder.
-
-    With ``dashboard=True`` selectors carry the Grafana variables (``$job``, ``$service``,
-    ``$model``) and rates use ``$__rate_interval``; otherwise (recording rules) they are
-    unfiltered and the window is explicit.
-    """
-
-    names: PromNames = field(default_factory=PromNames)
-    dashboard: bool = True
-    #: The app's opted-in metric attribute keys (``metric_attributes``): a variable each on the
-    #: dashboard, a grouping each in the recording rules, on the instruments that carry them.
-    dims: tuple[str, ...] = ()
-
-    def dims_of(self, spec: InstrumentSpec) -> list[str]:
-        """Prometheus labels of the opted-in keys ``spec`` carries."""
-        return [label(k) for k in self.dims] if spec.name in CALL_INSTRUMENTS else []
-
-    def sel(self, spec: InstrumentSpec, *extra: str) -> str:
-        """Label matchers (with braces) for one instrument's series."""
-        matchers: list[str] = []
-        if self.dashboard:
-            matchers.append('job=~"$job"')
-            if self.names.flavor == "otlp-collector":
-                # job is "<service.namespace>/<service.name>" (or "<service.name>") there.
-                matchers.append('job=~"(.+/)?(${service})"')
-            if semconv.REQUEST_MODEL in spec.attributes:
-                matchers.append(f'{label(semconv.REQUEST_MODEL)}=~"$model"')
-            # "All" is ".*", which also matches series without the label (calls outside any tenant).
-            matchers.extend(f'{dim}=~"${dim}"' for dim in self.dims_of(spec))
-        matchers.extend(extra)
-        return "{" + ", ".join(matchers) + "}" if matchers else ""
-
-    def filt(self, vector: str) -> str:
-        """Restrict an instant vector to the chosen services.
-
-        Direct scrape: ``service.name`` is only on ``target_info`` (one per target), so join
-        on the target's ``job``/``instance``. Through a Collector the service already is the job.
-        """
-        if not self.dashboard or self.names.flavor == "otlp-collector":
-            return vector
-        return f'({vector} and on (job, instance) {TARGET_INFO}{{{SERVICE_LABEL}=~"$service"}})'
-
-    def window(self, window: str | None) -> str:
-        return window or ("$__rate_interval" if self.dashboard else "5m")
-
-    def rate(self, series: str, spec: InstrumentSpec, *extra: str, window: str | None = None) -> str:
-        return self.filt(f"rate({series}{self.sel(spec, *extra)}[{self.window(window)}])")
-
-    def gauge(self, series: str, spec: InstrumentSpec, *extra: str) -> str:
-        return self.filt(f"{series}{self.sel(spec, *extra)}")
-
-    def quantile(
-        self, q: float, spec: InstrumentSpec, by: Sequence[str] = (), *extra: str, window: str | None = None
-    ) -> str:
-        groups = ", ".join(["le", *by])
-        inner = self.rate(self.names.bucket(spec), spec, *extra, window=window)
-        return f"histogram_quantile({q}, sum by ({groups}) ({inner}))"
-
-    def mean(self, spec: InstrumentSpec, by: Sequence[str] = (), window: str | None = None) -> str:
-        grp = f" by ({', '.join(by)})" if by else ""
-        s = self.rate(self.names.sum(spec), spec, window=window)
-        c = self.rate(self.names.count(spec), spec, window=window)
-        return f"sum{grp} ({s}) / sum{grp} ({c})"
+# --- Rendering ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -268,6 +267,61 @@ class Panel:
         return any(t.exemplar for t in self.targets)
 
 
+class _Read:
+    """An instrument a template reads: ``format(read, "rate count failed")`` is a PromQL fragment."""
+
+    def __init__(self, q: Query, spec: InstrumentSpec, labels: dict[str, str]) -> None:
+        self._q, self.spec, self._labels = q, spec, labels
+
+    @property
+    def description(self) -> str:
+        return self.spec.description
+
+    def __format__(self, fragment: str) -> str:
+        q, spec, names = self._q, self.spec, self._q.names
+        op, *args = fragment.split()
+        if op == "rate":
+            series = {"count": names.count, "sum": names.sum, "total": names.total, "bucket": names.bucket}
+            return q.rate(series[args[0]](spec), spec, *(MATCHERS[m] for m in args[1:]))
+        if op == "gauge":
+            return q.gauge(names.value(spec), spec, *(MATCHERS[m] for m in args))
+        if op == "quantile":
+            return q.quantile(float(args[0]), spec, [self._labels[k] for k in args[1:]])
+        if op == "mean":
+            return q.mean(spec, [self._labels[k] for k in args])
+        raise ValueError(f"unknown template fragment {fragment!r}")
+
+
+def _resolve(name: str) -> InstrumentSpec | None:
+    return instrument(name) or next((c for c in COMPANIONS if c.name == name), None)
+
+
+def render_panel(q: Query, panel: PanelSpec, key: str = "") -> Panel | None:
+    """``panel`` with its templates filled in, or None when the registry lacks an instrument it reads.
+
+    ``key``: the opted-in attribute key of a :data:`DIMENSION_PANELS` row.
+    """
+    specs = [_resolve(name) for name in panel.reads]
+    found = [s for s in specs if s is not None]
+    if len(found) < len(specs):
+        return None
+    labels = {**LABELS, "dim": label(key)} if key else dict(LABELS)
+    reads = [_Read(q, spec, labels) for spec in found]
+    legends = {name: "{{" + value + "}}" for name, value in labels.items()}
+    targets = tuple(
+        Target(line.expr.format(*reads, **labels), line.legend.format(**legends), exemplar=panel.exemplars)
+        for line in panel.lines
+    )
+    return Panel(
+        panel.title.format(key=key),
+        panel.group.format(key=key),
+        targets,
+        tuple(found),
+        panel.unit,
+        panel.description.format(*reads, key=key),
+    )
+
+
 def _unit(spec: InstrumentSpec) -> str:
     """Grafana unit id for an instrument's unit."""
     return {"s": "s", "By": "bytes", "W": "watt", "J": "joule", "Cel": "celsius", "USD": "currencyUSD"}.get(
@@ -279,42 +333,9 @@ def _legend(keys: Iterable[str]) -> str:
     return " ".join("{{" + label(k) + "}}" for k in keys)
 
 
-def _main_keys(spec: InstrumentSpec) -> list[str]:
-    """Attributes a generic panel splits series by: the low-cardinality, identifying ones."""
-    preferred = (
-        semconv.REQUEST_MODEL,
-        semconv.TOOL_NAME,
-        semconv.AGENT_NAME,
-        semconv.DATA_SOURCE_ID,
-        semconv.QUEUE_NAME,
-        semconv.CIRCUIT_BREAKER_NAME,
-        semconv.CACHE_NAME,
-        semconv.CACHE_RESULT,
-        semconv.REASON,
-        semconv.SESSION_KIND,
-        semconv.SELF_PROBLEM,
-        semconv.EXPORTER_NAME,
-        semconv.TOKEN_TYPE,
-        _hw.HW_ID,
-        _cpu.CPU_MODE,
-    )
-    keys = [k for k in preferred if k in spec.attributes]
-    if not keys:
-        keys = sorted(k for k in spec.attributes if not k.startswith(("server.", "gen_ai.response")))[:2]
-    return keys[:2]
-
-
-def _percentiles(q: Query, spec: InstrumentSpec, *, exemplar: bool, by: Sequence[str] = ()) -> tuple[Target, ...]:
-    labels = [label(k) for k in by]
-    suffix = (" " + _legend(by)) if by else ""
-    return tuple(
-        Target(q.quantile(p, spec, labels), f"p{round(p * 100)}{suffix}", exemplar=exemplar) for p in QUANTILES
-    )
-
-
 def generic_panel(q: Query, spec: InstrumentSpec) -> Panel:
     """A panel for any instrument, from its kind alone."""
-    keys = _main_keys(spec)
+    keys = main_keys(spec)
     by = ", ".join(label(k) for k in keys)
     grp = f" by ({by})" if keys else ""
     n = q.names
@@ -338,409 +359,11 @@ def generic_panel(q: Query, spec: InstrumentSpec) -> Panel:
     return Panel(spec.name, spec.group, (Target(expr, _legend(keys)),), (spec,), unit, spec.description)
 
 
-PanelBuilder = Callable[[Query], "Panel | None"]
-
-
-def _need(*names: str) -> tuple[InstrumentSpec, ...] | None:
-    found = tuple(instrument(n) for n in names)
-    return None if any(s is None for s in found) else found  # type: ignore[return-value]
-
-
-def _curated(q: Query) -> list[Panel]:
-    """Hand-designed panels; each is drawn only when the registry has every instrument it reads."""
-    n = q.names
-    m = label(semconv.REQUEST_MODEL)
-    err = label(semconv.ERROR_TYPE)
-    tok = label(semconv.TOKEN_TYPE)
-    out: list[Panel] = []
-
-    if specs := _need(_gm.GEN_AI_CLIENT_OPERATION_DURATION):
-        (d,) = specs
-        op = label(semconv.OPERATION_NAME)
-        out.append(
-            Panel(
-                "Request rate",
-                "llm",
-                (Target(f"sum by ({m}, {op}) ({q.rate(n.count(d), d)})", "{{" + m + "}} {{" + op + "}}"),),
-                specs,
-                "reqps",
-                "GenAI calls per second, by requested model and operation.",
-            )
-        )
-        failed = err + '!=""'
-        errs = f"sum by ({err}) ({q.rate(n.count(d), d, failed)})"
-        total = f"scalar(sum ({q.rate(n.count(d), d)}))"
-        out.append(
-            Panel(
-                "Error rate by error.type",
-                "llm",
-                (Target(f"{errs} / {total}", "{{" + err + "}}"),),
-                specs,
-                "percentunit",
-                "Share of GenAI calls that failed, by error.type.",
-            )
-        )
-        out.append(
-            Panel(
-                "Operation duration",
-                "llm",
-                _percentiles(q, d, exemplar=True),
-                specs,
-                "s",
-                d.description,
-            )
-        )
-    if specs := _need(_gm.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK):
-        (d,) = specs
-        out.append(
-            Panel(
-                "Time to first chunk (TTFC)",
-                "llm",
-                _percentiles(q, d, exemplar=True),
-                specs,
-                "s",
-                d.description + " Exemplars link to the trace of a sampled call.",
-            )
-        )
-    if specs := _need(_gm.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK):
-        (d,) = specs
-        out.append(Panel("Time per output chunk", "llm", _percentiles(q, d, exemplar=False), specs, "s", d.description))
-    if specs := _need(_gm.GEN_AI_CLIENT_TOKEN_USAGE):
-        (t,) = specs
-        out.append(
-            Panel(
-                "Tokens per second (input/output)",
-                "llm",
-                (Target(f"sum by ({tok}) ({q.rate(n.sum(t), t)})", "{{" + tok + "}}"),),
-                specs,
-                "short",
-                "Tokens per second, by gen_ai.token.type.",
-            )
-        )
-    if specs := _need("llmtel.gen_ai.client.cost", _gm.GEN_AI_CLIENT_TOKEN_USAGE):
-        c, t = specs
-        cost = f"sum by ({m}) ({q.rate(n.total(c), c)})"
-        tokens = f"sum by ({m}) ({q.rate(n.sum(t), t)})"
-        out.append(
-            Panel(
-                "Cost per 1k tokens",
-                "llm",
-                (Target(f"1000 * {cost} / {tokens}", "{{" + m + "}}"),),
-                specs,
-                "currencyUSD",
-                "Estimated USD per 1000 tokens (input + output), by model.",
-            )
-        )
-        out.append(
-            Panel(
-                "Cost per hour",
-                "llm",
-                (Target(f"3600 * {cost}", "{{" + m + "}}"),),
-                (c,),
-                "currencyUSD",
-                c.description,
-            )
-        )
-    if specs := _need("llmtel.gen_ai.requests.active"):
-        (a,) = specs
-        out.append(
-            Panel(
-                "Active requests",
-                "llm",
-                (Target(f"sum by ({m}) ({q.gauge(n.value(a), a)})", "{{" + m + "}}"),),
-                specs,
-                "short",
-                a.description,
-            )
-        )
-    if specs := _need(_gm.GEN_AI_SERVER_TIME_TO_FIRST_TOKEN):
-        (d,) = specs
-        out.append(
-            Panel(
-                "Time to first token (TTFT)",
-                "server",
-                _percentiles(q, d, exemplar=True),
-                specs,
-                "s",
-                d.description + " Exemplars link to the trace of a sampled request.",
-            )
-        )
-    if specs := _need(_gm.GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN):
-        (d,) = specs
-        out.append(
-            Panel(
-                "Time per output token (TPOT)", "server", _percentiles(q, d, exemplar=False), specs, "s", d.description
-            )
-        )
-    if specs := _need(_gm.GEN_AI_SERVER_REQUEST_DURATION):
-        (d,) = specs
-        out.append(
-            Panel("Server request duration", "server", _percentiles(q, d, exemplar=True), specs, "s", d.description)
-        )
-    if specs := _need("llmtel.tool.duration"):
-        (d,) = specs
-        out.append(
-            Panel(
-                "Tool latency p95",
-                "tool",
-                _percentiles(q, d, exemplar=False, by=[semconv.TOOL_NAME])[1:2],
-                specs,
-                "s",
-                d.description,
-            )
-        )
-        out.append(
-            Panel(
-                "Tool calls per second",
-                "tool",
-                (
-                    Target(
-                        f"sum by ({label(semconv.TOOL_NAME)}, {err}) ({q.rate(n.count(d), d)})",
-                        _legend([semconv.TOOL_NAME, semconv.ERROR_TYPE]),
-                    ),
-                ),
-                specs,
-                "reqps",
-                "Tool executions per second, by tool and error.type.",
-            )
-        )
-    if specs := _need("llmtel.retrieval.duration"):
-        (d,) = specs
-        out.append(
-            Panel(
-                "Retrieval latency p95",
-                "retrieval",
-                _percentiles(q, d, exemplar=False, by=[semconv.DATA_SOURCE_ID])[1:2],
-                specs,
-                "s",
-                d.description,
-            )
-        )
-    if specs := _need("llmtel.retrieval.judged"):
-        (j,) = specs
-        ds = label(semconv.DATA_SOURCE_ID)
-        was_hit = label(semconv.RETRIEVAL_HIT) + '="true"'  # bool attributes render as JSON: true/false
-        hits = f"sum by ({ds}) ({q.rate(n.total(j), j, was_hit)})"
-        judged = f"sum by ({ds}) ({q.rate(n.total(j), j)})"
-        out.append(
-            Panel(
-                "Retrieval hit@k",
-                "retrieval",
-                (Target(f"{hits} / {judged}", "{{" + ds + "}}"),),
-                specs,
-                "percentunit",
-                j.description,
-            )
-        )
-    if specs := _need("llmtel.retrieval.reciprocal_rank"):
-        (r,) = specs
-        out.append(
-            Panel(
-                "Retrieval MRR",
-                "retrieval",
-                (Target(q.mean(r, [label(semconv.DATA_SOURCE_ID)]), "{{" + label(semconv.DATA_SOURCE_ID) + "}}"),),
-                specs,
-                "short",
-                r.description,
-            )
-        )
-    if specs := _need("llmtel.queue.depth"):
-        (d,) = specs
-        qn = label(semconv.QUEUE_NAME)
-        out.append(
-            Panel(
-                "Queue depth",
-                "runtime",
-                (Target(f"sum by ({qn}) ({q.gauge(n.value(d), d)})", "{{" + qn + "}}"),),
-                specs,
-                "short",
-                d.description,
-            )
-        )
-    if specs := _need("llmtel.circuit_breaker.state"):
-        (c,) = specs
-        cb = label(semconv.CIRCUIT_BREAKER_NAME)
-        out.append(
-            Panel(
-                "Circuit breakers (0 closed, 1 half-open, 2 open)",
-                "runtime",
-                (Target(f"max by ({cb}) ({q.gauge(n.value(c), c)})", "{{" + cb + "}}"),),
-                specs,
-                "short",
-                c.description,
-            )
-        )
-    if specs := _need("llmtel.cache.requests"):
-        (c,) = specs
-        cn, cr = label(semconv.CACHE_NAME), label(semconv.CACHE_RESULT)
-        is_hit = cr + '="hit"'  # llmtel._internal.runtime.cache_lookup's value
-        hit = f"sum by ({cn}) ({q.rate(n.total(c), c, is_hit)})"
-        out.append(
-            Panel(
-                "Cache hit ratio",
-                "runtime",
-                (Target(f"{hit} / sum by ({cn}) ({q.rate(n.total(c), c)})", "{{" + cn + "}}"),),
-                specs,
-                "percentunit",
-                c.description,
-            )
-        )
-    gpu = f'{label(_hw.HW_TYPE)}="{_hw.HwTypeValues.GPU.value}"'
-    hw_id = label(_hw.HW_ID)
-    if specs := _need(_hwm.HW_GPU_UTILIZATION):
-        (u,) = specs
-        out.append(
-            Panel(
-                "GPU utilization",
-                "gpu",
-                (Target(f"max by ({hw_id}) ({q.gauge(n.value(u), u)})", "{{" + hw_id + "}}"),),
-                specs,
-                "percentunit",
-                u.description,
-            )
-        )
-    if specs := _need(_hwm.HW_GPU_MEMORY_USAGE, _hwm.HW_GPU_MEMORY_LIMIT):
-        used, limit = specs
-        out.append(
-            Panel(
-                "GPU memory",
-                "gpu",
-                (
-                    Target(f"sum by ({hw_id}) ({q.gauge(n.value(used), used)})", "used {{" + hw_id + "}}"),
-                    Target(f"sum by ({hw_id}) ({q.gauge(n.value(limit), limit)})", "limit {{" + hw_id + "}}"),
-                ),
-                specs,
-                "bytes",
-                used.description,
-            )
-        )
-    if specs := _need(_hwm.HW_POWER):
-        (p,) = specs
-        out.append(
-            Panel(
-                "GPU power",
-                "gpu",
-                (Target(f"sum by ({hw_id}) ({q.gauge(n.value(p), p, gpu)})", "{{" + hw_id + "}}"),),
-                specs,
-                "watt",
-                p.description,
-            )
-        )
-    if specs := _need(_hwm.HW_ENERGY, _gm.GEN_AI_CLIENT_TOKEN_USAGE):
-        e, t = specs
-        out_tok = f'{tok}="{_ga.GenAiTokenTypeValues.OUTPUT.value}"'
-        # hw.energy is device-wide: every process on a GPU reports the same counter, so take one
-        # series per device (max by hw_id) before summing, or shared GPUs are counted twice.
-        joules = f"sum by (job) (max by (job, {hw_id}) ({q.rate(n.total(e), e, gpu)}))"
-        tokens = f"(sum by (job) ({q.rate(n.sum(t), t, out_tok)}) > 0)"
-        out.append(
-            Panel(
-                "GPU energy per output token",
-                "gpu",
-                (Target(f"{joules} / {tokens}", "{{job}}"),),
-                specs,
-                "joule",
-                "GPU joules per generated (output) token, per job.",
-            )
-        )
-    if specs := _need(_pm.PROCESS_CPU_UTILIZATION):
-        (u,) = specs
-        mode = label(_cpu.CPU_MODE)
-        out.append(
-            Panel(
-                "Process CPU utilization",
-                "process",
-                (
-                    Target(
-                        f"sum by (job, instance, {mode}) ({q.gauge(n.value(u), u)})", "{{instance}} {{" + mode + "}}"
-                    ),
-                ),
-                specs,
-                "percentunit",
-                u.description,
-            )
-        )
-    if specs := _need(_pm.PROCESS_MEMORY_USAGE):
-        (r,) = specs
-        out.append(
-            Panel(
-                "Process memory (RSS)",
-                "process",
-                (Target(f"sum by (job, instance) ({q.gauge(n.value(r), r)})", "{{instance}}"),),
-                specs,
-                "bytes",
-                r.description,
-            )
-        )
-    return out
-
-
-def _http_panels(q: Query) -> list[Panel]:
-    """The HTTP server row: rate, latency and 5xx share of the contrib HTTP instrumentations' requests."""
-    d, n = HTTP_SERVER_DURATION, q.names
-    route, status = label(_http.HTTP_ROUTE), label(_http.HTTP_RESPONSE_STATUS_CODE)
-    failed = f'{status}=~"5.."'
-    return [
-        Panel(
-            "HTTP requests by route and status",
-            "http",
-            (Target(f"sum by ({route}, {status}) ({q.rate(n.count(d), d)})", "{{" + route + "}} {{" + status + "}}"),),
-            (d,),
-            "reqps",
-            "HTTP server requests per second (contrib instrumentations, OTEL_SEMCONV_STABILITY_OPT_IN=http).",
-        ),
-        Panel(
-            "HTTP latency p95 by route",
-            "http",
-            (Target(q.quantile(0.95, d, [route]), "p95 {{" + route + "}}", exemplar=True),),
-            (d,),
-            "s",
-            d.description,
-        ),
-        Panel(
-            "HTTP 5xx share",
-            "http",
-            (Target(f"sum ({q.rate(n.count(d), d, failed)}) / sum ({q.rate(n.count(d), d)})", "5xx"),),
-            (d,),
-            "percentunit",
-            "Share of HTTP server requests answered with a 5xx status.",
-        ),
-    ]
-
-
-def _dimension_panels(q: Query) -> list[Panel]:
-    """A row per opted-in key: cost, request rate, latency and tokens split by it."""
-    n = q.names
-    tok = label(semconv.TOKEN_TYPE)
-    out: list[Panel] = []
-    for key in q.dims:
-        dim, group = label(key), f"By {key}"
-        legend = "{{" + dim + "}}"
-        if specs := _need("llmtel.gen_ai.client.cost"):
-            (c,) = specs
-            expr = f"3600 * sum by ({dim}) ({q.rate(n.total(c), c)})"
-            out.append(Panel(f"Cost per hour by {key}", group, (Target(expr, legend),), specs, "currencyUSD",
-                             f"USD per hour by {key} (reported or priced)."))  # fmt: skip
-        if specs := _need(_gm.GEN_AI_CLIENT_OPERATION_DURATION):
-            (d,) = specs
-            expr = f"sum by ({dim}) ({q.rate(n.count(d), d)})"
-            out.append(Panel(f"Request rate by {key}", group, (Target(expr, legend),), specs, "reqps",
-                             f"GenAI calls per second by {key}."))  # fmt: skip
-            out.append(Panel(f"Operation duration p95 by {key}", group,
-                             (Target(q.quantile(0.95, d, [dim]), legend, exemplar=True),), specs, "s",
-                             f"95th percentile of the call duration by {key}."))  # fmt: skip
-        if specs := _need(_gm.GEN_AI_CLIENT_TOKEN_USAGE):
-            (t,) = specs
-            expr = f"sum by ({dim}, {tok}) ({q.rate(n.sum(t), t)})"
-            out.append(Panel(f"Tokens per second by {key}", group,
-                             (Target(expr, legend + " {{" + tok + "}}"),), specs, "short",
-                             f"Tokens per second by {key} and gen_ai.token.type."))  # fmt: skip
-    return out
-
-
 def build_panels(q: Query) -> list[Panel]:
     """Curated panels plus a generic panel for every registry instrument no curated panel reads."""
-    panels = _curated(q) + _http_panels(q) + _dimension_panels(q)
+    rendered = [render_panel(q, spec) for spec in PANELS]
+    rendered += [render_panel(q, spec, key) for key in q.dims for spec in DIMENSION_PANELS]
+    panels = [p for p in rendered if p is not None]
     covered = {s.name for p in panels for s in p.instruments}
     for spec in semconv.INSTRUMENTS:
         if spec.name not in covered:
@@ -940,48 +563,6 @@ def build_dashboard(
 def dashboard_json(**kwargs: Any) -> str:
     """:func:`build_dashboard` rendered as stable, indented JSON (with a trailing newline)."""
     return json.dumps(build_dashboard(**kwargs), indent=2, sort_keys=False) + "\n"
-
-
-_RESERVED_VARIABLES = frozenset({"datasource", "trace_datasource", "job", "service", "model"})
-
-
-def dimension_keys(keys: Sequence[str]) -> tuple[str, ...]:
-    """The opted-in keys, each once; ValueError for one whose label would clash with the dashboard's own."""
-    found = tuple(dict.fromkeys(k.strip() for k in keys if k.strip()))
-    for key in found:
-        if label(key) in _RESERVED_VARIABLES or key in RESERVED_KEYS:
-            raise ValueError(f"metric attribute {key!r} clashes with llmtel's own labels or dashboard variables")
-    return found
-
-
-def _metric_attributes(text: str) -> list[str]:
-    # The LLMTEL_METRIC_ATTRIBUTES syntax: "tenant,route,instrument:key"; every key named, once.
-    return [item.rpartition(":")[2].strip() for item in text.split(",") if item.strip()]
-
-
-def add_naming_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--naming",
-        choices=FLAVORS,
-        default="prometheus",
-        help="metric names as llmtel's Prometheus bridge serves them (default), or as they arrive "
-        "through an OpenTelemetry Collector (prometheus/prometheusremotewrite exporter, Prometheus OTLP receiver)",
-    )
-    parser.add_argument(
-        "--semconv-latest",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="use the names emitted under OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental "
-        "(default: follow that environment variable)",
-    )
-    parser.add_argument(
-        "--metric-attributes",
-        type=_metric_attributes,
-        default=[],
-        metavar="KEYS",
-        help="the keys your app opted in with metric_attributes / LLMTEL_METRIC_ATTRIBUTES (same syntax, "
-        "e.g. tenant,route): a variable and a row of panels per key, recording rules grouped by them",
-    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ Every recording rule and alert aggregates ``by (job, ...)``: ``instance``, ``wor
 are summed away, so a rule means the same for one process and for a fleet of them (GPU alerts
 keep ``instance`` and the device id: a device belongs to one host).
 
-Metric names come from :mod:`llmtel._internal.naming` through :class:`llmtel.cli.dashboards.PromNames`.
+Metric names come from :mod:`llmtel._internal.naming` through :class:`llmtel.cli.promql.PromNames`.
 """
 
 from __future__ import annotations
@@ -36,16 +36,16 @@ from opentelemetry.semconv._incubating.metrics import hw_metrics as _hwm
 
 from llmtel import semconv
 from llmtel.cli import write_output
-from llmtel.cli.dashboards import (
+from llmtel.cli.promql import (
     HTTP_SERVER_DURATION,
     PromNames,
     Query,
-    _main_keys,
     add_naming_arguments,
     dimension_keys,
     instrument,
     label,
     le_matcher,
+    main_keys,
 )
 from llmtel.semconv import InstrumentSpec, Kind
 
@@ -175,7 +175,7 @@ def recording_rules(names: PromNames, dims: Sequence[str] = ()) -> list[dict[str
     q = Query(names, dashboard=False, dims=dimension_keys(dims))
     rules: list[dict[str, Any]] = []
     for spec in semconv.INSTRUMENTS:
-        keys = ["job", *(label(k) for k in _main_keys(spec)), *q.dims_of(spec)]
+        keys = ["job", *(label(k) for k in main_keys(spec)), *q.dims_of(spec)]
         level = "_".join(keys)
         base = names.base(spec)
         if spec.kind is Kind.HISTOGRAM:

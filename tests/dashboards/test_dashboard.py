@@ -17,7 +17,7 @@ from promql_scan import metric_names
 
 from llmtel import semconv
 from llmtel._internal import naming
-from llmtel.cli import dashboards
+from llmtel.cli import dashboards, promql
 from llmtel.semconv import InstrumentSpec, Kind
 
 
@@ -25,7 +25,7 @@ def allowed_names(latest: bool = False) -> set[str]:
     """Every sample name llmtel._internal.naming gives the registry and the companion instruments
     (contrib's HTTP server duration), plus the exporter's target_info."""
     out = {"target_info"}
-    for spec in (*semconv.INSTRUMENTS, *dashboards.COMPANIONS):
+    for spec in (*semconv.INSTRUMENTS, *promql.COMPANIONS):
         out.update(naming.prometheus_series(spec, latest=latest))
     return out
 
@@ -96,7 +96,7 @@ def test_every_expr_uses_only_names_from_llmtel_naming(flavor: str) -> None:
         used |= names
     # Every registry instrument is on the dashboard.
     for spec in semconv.INSTRUMENTS:
-        assert any(dashboards.PromNames(flavor, False).base(spec) in n for n in used), spec.name
+        assert any(promql.PromNames(flavor, False).base(spec) in n for n in used), spec.name
 
 
 def test_ttfc_and_ttft_panels_have_exemplars_linked_to_the_trace_datasource() -> None:
@@ -164,12 +164,37 @@ def test_panels_follow_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "Cost per 1k tokens" not in titles and "Tokens per second (input/output)" in titles
 
 
+def test_every_curated_panel_spec_is_drawn_with_the_current_registry() -> None:
+    """A mistyped instrument name in a spec would hide its panel without a word: with the full registry
+    (and the companions) every spec of the table is drawn."""
+    q = promql.Query(promql.PromNames("prometheus", False), dims=("tenant",))
+    hidden = [s.title for s in dashboards.PANELS if dashboards.render_panel(q, s) is None]
+    hidden += [s.title for s in dashboards.DIMENSION_PANELS if dashboards.render_panel(q, s, "tenant") is None]
+    assert hidden == []
+
+
+@pytest.mark.parametrize(
+    ("template", "error"),
+    [
+        ("{0:median}", ValueError),
+        ("{0:rate counts}", KeyError),
+        ("{0:gauge nothing}", KeyError),
+        ("{nolabel}", KeyError),
+    ],
+)
+def test_a_template_the_renderer_does_not_know_fails_loudly(template: str, error: type[Exception]) -> None:
+    q = promql.Query(promql.PromNames("prometheus", False))
+    spec = dashboards.PanelSpec("x", "llm", ("llmtel.gen_ai.requests.active",), (dashboards.Line(template),))
+    with pytest.raises(error):
+        dashboards.render_panel(q, spec)
+
+
 def test_otlp_collector_variant_filters_service_through_job() -> None:
     exprs = _exprs(_dashboard("--naming", "otlp-collector"))
     assert not any("target_info" in e for e in exprs)
     assert all('job=~"(.+/)?(${service})"' in e for e in exprs)
     util = semconv.spec(hw_metrics.HW_GPU_UTILIZATION)
-    assert dashboards.PromNames("otlp-collector", False).value(util) == "hw_gpu_utilization_ratio"
+    assert promql.PromNames("otlp-collector", False).value(util) == "hw_gpu_utilization_ratio"
     assert any("hw_gpu_utilization_ratio" in e for e in exprs)
 
 
@@ -196,16 +221,16 @@ def test_every_panel_query_parses_with_promtool(tmp_path: Path, flavor: str) -> 
 
 
 def test_prom_names_match_llmtel_naming_for_the_bridge() -> None:
-    names = dashboards.PromNames("prometheus", latest=False)
+    names = promql.PromNames("prometheus", latest=False)
     for spec in semconv.INSTRUMENTS:
         assert names.series(spec) == naming.prometheus_series(spec, latest=False)
     with pytest.raises(ValueError, match="unknown naming"):
-        dashboards.PromNames("graphite")
+        promql.PromNames("graphite")
 
 
 def test_docs_list_every_name_that_differs_through_a_collector() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "dashboards.md").read_text(encoding="utf-8")
-    bridge, collector = dashboards.PromNames("prometheus", False), dashboards.PromNames("otlp-collector", False)
+    bridge, collector = promql.PromNames("prometheus", False), promql.PromNames("otlp-collector", False)
     differing = [
         (bridge.base(s), collector.base(s)) for s in semconv.INSTRUMENTS if bridge.base(s) != collector.base(s)
     ]

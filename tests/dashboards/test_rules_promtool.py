@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from llmtel.cli import rules as rules_mod
-from llmtel.cli.dashboards import HTTP_SERVER_DURATION, PromNames, instrument, label, le_matcher
+from llmtel.cli.promql import HTTP_SERVER_DURATION, PromNames, instrument, label, le_matcher
 from llmtel.semconv import ERROR_TYPE, EXPORTER_NAME, QUEUE_NAME, REASON, SELF_PROBLEM
 
 PROMTOOL = shutil.which("promtool")

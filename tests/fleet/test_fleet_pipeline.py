@@ -32,7 +32,7 @@ import yaml
 from realservers import free_port, prometheus_server, require_binary, stop_process
 
 from llmtel.cli import rules as rules_mod
-from llmtel.cli.dashboards import PromNames, instrument, label
+from llmtel.cli.promql import PromNames, instrument, label
 from llmtel.semconv import REQUEST_MODEL
 
 pytestmark = pytest.mark.realserver

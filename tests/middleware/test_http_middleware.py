@@ -24,7 +24,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from realservers import free_port, stop_process
 
-from llmtel.cli.dashboards import HTTP_SERVER_DURATION, PromNames, Query, build_panels
+from llmtel.cli.dashboards import build_panels
+from llmtel.cli.promql import HTTP_SERVER_DURATION, PromNames, Query
 
 pytest.importorskip("fastapi", reason="fastapi is in the test extra")
 pytest.importorskip("uvicorn", reason="uvicorn is in the test extra")
