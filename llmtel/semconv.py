@@ -58,6 +58,43 @@ SESSION_KIND: Final = "llmtel.session.kind"
 SELF_PROBLEM: Final = "llmtel.problem"
 EXPORTER_NAME: Final = "llmtel.exporter"
 COST_SOURCE: Final = "llmtel.cost.source"
+# Span attributes the invocation objects set (upstream constants re-exported).
+REQUEST_STREAM: Final = _ga.GEN_AI_REQUEST_STREAM
+REQUEST_TOP_K: Final = _ga.GEN_AI_REQUEST_TOP_K
+RESPONSE_ID: Final = _ga.GEN_AI_RESPONSE_ID
+RESPONSE_FINISH_REASONS: Final = _ga.GEN_AI_RESPONSE_FINISH_REASONS
+RESPONSE_TIME_TO_FIRST_CHUNK: Final = _ga.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
+USAGE_INPUT_TOKENS: Final = _ga.GEN_AI_USAGE_INPUT_TOKENS
+USAGE_OUTPUT_TOKENS: Final = _ga.GEN_AI_USAGE_OUTPUT_TOKENS
+USAGE_CACHE_READ_INPUT_TOKENS: Final = _ga.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+USAGE_CACHE_CREATION_INPUT_TOKENS: Final = _ga.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS
+USAGE_REASONING_OUTPUT_TOKENS: Final = _ga.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
+INPUT_MESSAGES: Final = _ga.GEN_AI_INPUT_MESSAGES
+OUTPUT_MESSAGES: Final = _ga.GEN_AI_OUTPUT_MESSAGES
+SYSTEM_INSTRUCTIONS: Final = _ga.GEN_AI_SYSTEM_INSTRUCTIONS
+TOOL_DEFINITIONS: Final = _ga.GEN_AI_TOOL_DEFINITIONS
+TOOL_TYPE: Final = _ga.GEN_AI_TOOL_TYPE
+TOOL_CALL_ID: Final = _ga.GEN_AI_TOOL_CALL_ID
+AGENT_ID: Final = _ga.GEN_AI_AGENT_ID
+
+# Older and source-specific keys other instrumentations still emit; the GenAI span metrics read
+# them, llmtel never writes them. Deprecated upstream names first, then the sources' own.
+LEGACY_SYSTEM: Final = _ga.GEN_AI_SYSTEM
+LEGACY_USAGE_PROMPT_TOKENS: Final = _ga.GEN_AI_USAGE_PROMPT_TOKENS
+LEGACY_USAGE_COMPLETION_TOKENS: Final = _ga.GEN_AI_USAGE_COMPLETION_TOKENS
+OPENLLMETRY_REQUEST_TYPE: Final = "llm.request.type"
+OPENLLMETRY_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read_input_tokens"
+OPENLLMETRY_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation_input_tokens"
+ANTHROPIC_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
+
+# Metric names of the GenAI conventions (upstream constants re-exported).
+CLIENT_OPERATION_DURATION: Final = _gm.GEN_AI_CLIENT_OPERATION_DURATION
+CLIENT_TOKEN_USAGE: Final = _gm.GEN_AI_CLIENT_TOKEN_USAGE
+CLIENT_TIME_TO_FIRST_CHUNK: Final = _gm.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK
+CLIENT_TIME_PER_OUTPUT_CHUNK: Final = _gm.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK
+SERVER_REQUEST_DURATION: Final = _gm.GEN_AI_SERVER_REQUEST_DURATION
+SERVER_TIME_TO_FIRST_TOKEN: Final = _gm.GEN_AI_SERVER_TIME_TO_FIRST_TOKEN
+SERVER_TIME_PER_OUTPUT_TOKEN: Final = _gm.GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN
 
 
 class Kind(str, enum.Enum):
@@ -120,38 +157,38 @@ _PROVIDER_EXTRA = frozenset({_oa.OPENAI_RESPONSE_SERVICE_TIER, _oa.OPENAI_RESPON
 INSTRUMENTS: Final[tuple[InstrumentSpec, ...]] = (
     # --- GenAI client (upstream) ---
     InstrumentSpec(
-        _gm.GEN_AI_CLIENT_OPERATION_DURATION, Kind.HISTOGRAM, "s", "GenAI operation duration.",
+        CLIENT_OPERATION_DURATION, Kind.HISTOGRAM, "s", "GenAI operation duration.",
         _CALL_ERR | _PROVIDER_EXTRA, DURATION_BUCKETS, "llm", upstream=True,
     ),
     InstrumentSpec(
-        _gm.GEN_AI_CLIENT_TOKEN_USAGE, Kind.HISTOGRAM, "{token}", "Number of input and output tokens used.",
+        CLIENT_TOKEN_USAGE, Kind.HISTOGRAM, "{token}", "Number of input and output tokens used.",
         _CALL | {TOKEN_TYPE} | _PROVIDER_EXTRA, TOKEN_BUCKETS, "llm", upstream=True,
     ),
     InstrumentSpec(
-        _gm.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, Kind.HISTOGRAM, "s",
+        CLIENT_TIME_TO_FIRST_CHUNK, Kind.HISTOGRAM, "s",
         "Time to receive the first chunk, measured from when the client issues the generation request "
         "to when the first chunk is received in the response stream.",
         _CALL_ERR, DURATION_BUCKETS, "llm", upstream=True,
     ),
     InstrumentSpec(
-        _gm.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK, Kind.HISTOGRAM, "s",
+        CLIENT_TIME_PER_OUTPUT_CHUNK, Kind.HISTOGRAM, "s",
         "Time per output chunk, recorded for each chunk received after the first one, measured as the "
         "time elapsed from the end of the previous chunk to the end of the current chunk.",
         _CALL_ERR, DURATION_BUCKETS, "llm", upstream=True,
     ),
     # --- GenAI server (upstream) ---
     InstrumentSpec(
-        _gm.GEN_AI_SERVER_REQUEST_DURATION, Kind.HISTOGRAM, "s",
+        SERVER_REQUEST_DURATION, Kind.HISTOGRAM, "s",
         "Generative AI server request duration such as time-to-last byte or last output token.",
         _CALL_ERR, DURATION_BUCKETS, "server", upstream=True,
     ),
     InstrumentSpec(
-        _gm.GEN_AI_SERVER_TIME_TO_FIRST_TOKEN, Kind.HISTOGRAM, "s",
+        SERVER_TIME_TO_FIRST_TOKEN, Kind.HISTOGRAM, "s",
         "Time to generate first token for successful responses.",
         _CALL, TTFT_BUCKETS, "server", upstream=True,
     ),
     InstrumentSpec(
-        _gm.GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN, Kind.HISTOGRAM, "s",
+        SERVER_TIME_PER_OUTPUT_TOKEN, Kind.HISTOGRAM, "s",
         "Time per output token generated after the first token for successful responses.",
         _CALL, TPOT_BUCKETS, "server", upstream=True,
     ),

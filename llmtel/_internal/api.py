@@ -282,7 +282,7 @@ class LLMCall(_Operation):
 
     def _span_attributes(self) -> dict[str, Any]:
         attrs = dict(self._attrs)
-        attrs["gen_ai.request.stream"] = self.stream
+        attrs[semconv.REQUEST_STREAM] = self.stream
         return self._extra_span_attributes(attrs)
 
     def _begin(self, attach: bool = True) -> None:
@@ -416,9 +416,9 @@ class LLMCall(_Operation):
         tok_attrs = attrs
         dur_attrs = err_attrs
         if self._late:  # only the keys each instrument's allowlist names
-            tok_attrs = {**attrs, **ins.allowed("gen_ai.client.token.usage", self._late)}
+            tok_attrs = {**attrs, **ins.allowed(semconv.CLIENT_TOKEN_USAGE, self._late)}
             duration_name = (
-                "gen_ai.client.operation.duration" if self.role == "client" else "gen_ai.server.request.duration"
+                semconv.CLIENT_OPERATION_DURATION if self.role == "client" else semconv.SERVER_REQUEST_DURATION
             )
             dur_attrs = {**err_attrs, **ins.allowed(duration_name, self._late)}
         if self.role == "client":
@@ -478,21 +478,21 @@ class LLMCall(_Operation):
         if self.response_model is not None:
             attrs[semconv.RESPONSE_MODEL] = self.response_model
         if self.response_id is not None:
-            attrs["gen_ai.response.id"] = self.response_id
+            attrs[semconv.RESPONSE_ID] = self.response_id
         if self.finish_reasons:
-            attrs["gen_ai.response.finish_reasons"] = list(self.finish_reasons)
+            attrs[semconv.RESPONSE_FINISH_REASONS] = list(self.finish_reasons)
         for key, value in (
-            ("gen_ai.usage.input_tokens", self.input_tokens),
-            ("gen_ai.usage.output_tokens", self.output_tokens),
-            ("gen_ai.usage.cache_read.input_tokens", self.cache_read_input_tokens),
-            ("gen_ai.usage.cache_creation.input_tokens", self.cache_creation_input_tokens),
-            ("gen_ai.usage.reasoning.output_tokens", self.reasoning_output_tokens),
+            (semconv.USAGE_INPUT_TOKENS, self.input_tokens),
+            (semconv.USAGE_OUTPUT_TOKENS, self.output_tokens),
+            (semconv.USAGE_CACHE_READ_INPUT_TOKENS, self.cache_read_input_tokens),
+            (semconv.USAGE_CACHE_CREATION_INPUT_TOKENS, self.cache_creation_input_tokens),
+            (semconv.USAGE_REASONING_OUTPUT_TOKENS, self.reasoning_output_tokens),
         ):
             if value is not None:
                 attrs[key] = value
         ttfc = self.time_to_first_chunk
         if ttfc is not None:
-            attrs["gen_ai.response.time_to_first_chunk"] = ttfc
+            attrs[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
         attrs.update(self._late)
         usd = self.cost if self.cost is not None else self.priced_cost
         if usd is not None:
@@ -517,10 +517,10 @@ class LLMCall(_Operation):
             return
         with _errors.guarded("capture content"):
             for key, value in (
-                ("gen_ai.input.messages", input_messages),
-                ("gen_ai.output.messages", output_messages),
-                ("gen_ai.system_instructions", system_instructions),
-                ("gen_ai.tool.definitions", tool_definitions),
+                (semconv.INPUT_MESSAGES, input_messages),
+                (semconv.OUTPUT_MESSAGES, output_messages),
+                (semconv.SYSTEM_INSTRUCTIONS, system_instructions),
+                (semconv.TOOL_DEFINITIONS, tool_definitions),
             ):
                 text = _values.content_json(value)
                 if text is not None:
@@ -605,9 +605,9 @@ class ToolInvocation(_Decoratable):
     def _span_attributes(self) -> dict[str, Any]:
         attrs: dict[str, Any] = {semconv.OPERATION_NAME: "execute_tool", semconv.TOOL_NAME: self.name}
         if self.tool_type:
-            attrs["gen_ai.tool.type"] = self.tool_type
+            attrs[semconv.TOOL_TYPE] = self.tool_type
         if self.call_id:
-            attrs["gen_ai.tool.call.id"] = self.call_id
+            attrs[semconv.TOOL_CALL_ID] = self.call_id
         return self._extra_span_attributes(attrs)
 
     def _record(self, duration: float) -> None:
@@ -642,7 +642,7 @@ class AgentInvocation(_Decoratable):
     def _span_attributes(self) -> dict[str, Any]:
         attrs: dict[str, Any] = {semconv.OPERATION_NAME: "invoke_agent", semconv.AGENT_NAME: self.name}
         if self.agent_id:
-            attrs["gen_ai.agent.id"] = self.agent_id
+            attrs[semconv.AGENT_ID] = self.agent_id
         if self.provider:
             attrs[semconv.PROVIDER_NAME] = self.provider
         return self._extra_span_attributes(attrs)
@@ -684,7 +684,7 @@ class Retrieval(_Decoratable):
         if self.data_source:
             attrs[semconv.DATA_SOURCE_ID] = self.data_source
         if self.top_k:
-            attrs["gen_ai.request.top_k"] = self.top_k
+            attrs[semconv.REQUEST_TOP_K] = self.top_k
         return self._extra_span_attributes(attrs)
 
     def set_documents(self, count: Any) -> None:

@@ -54,13 +54,13 @@ class Instruments:
             self._kinds[instrument.name] = instrument.kind
         g = self._by_name
         # Hot-path handles, looked up once.
-        self.client_duration = g["gen_ai.client.operation.duration"]
-        self.client_tokens = g["gen_ai.client.token.usage"]
-        self.client_ttfc = g["gen_ai.client.operation.time_to_first_chunk"]
-        self.client_tpoc = g["gen_ai.client.operation.time_per_output_chunk"]
-        self.server_duration = g["gen_ai.server.request.duration"]
-        self.server_ttft = g["gen_ai.server.time_to_first_token"]
-        self.server_tpot = g["gen_ai.server.time_per_output_token"]
+        self.client_duration = g[semconv.CLIENT_OPERATION_DURATION]
+        self.client_tokens = g[semconv.CLIENT_TOKEN_USAGE]
+        self.client_ttfc = g[semconv.CLIENT_TIME_TO_FIRST_CHUNK]
+        self.client_tpoc = g[semconv.CLIENT_TIME_PER_OUTPUT_CHUNK]
+        self.server_duration = g[semconv.SERVER_REQUEST_DURATION]
+        self.server_ttft = g[semconv.SERVER_TIME_TO_FIRST_TOKEN]
+        self.server_tpot = g[semconv.SERVER_TIME_PER_OUTPUT_TOKEN]
         self.cost = g["llmtel.gen_ai.client.cost"]
         self.active = g["llmtel.gen_ai.requests.active"]
         self.tool_duration = g["llmtel.tool.duration"]

@@ -65,10 +65,10 @@ __all__ = [
 ]
 
 # --- dialects -----------------------------------------------------------------
-OPERATION_KEYS: Final = ("gen_ai.operation.name", "llm.request.type")
+OPERATION_KEYS: Final = (semconv.OPERATION_NAME, semconv.OPENLLMETRY_REQUEST_TYPE)
 #: OpenLLMetry's older ``llm.request.type`` values → GenAI operation names.
 LEGACY_OPERATIONS: Final = {"completion": "text_completion", "embedding": "embeddings"}
-PROVIDER_KEYS: Final = ("gen_ai.provider.name", "gen_ai.system")
+PROVIDER_KEYS: Final = (semconv.PROVIDER_NAME, semconv.LEGACY_SYSTEM)
 #: Older ``gen_ai.system`` spellings → ``gen_ai.provider.name`` values of the conventions.
 LEGACY_PROVIDERS: Final = {
     "Anthropic": "anthropic",
@@ -83,25 +83,25 @@ LEGACY_PROVIDERS: Final = {
     "Cohere": "cohere",
     "Groq": "groq",
 }
-INPUT_TOKEN_KEYS: Final = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
-OUTPUT_TOKEN_KEYS: Final = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
-CACHE_READ_KEYS: Final = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens")
+INPUT_TOKEN_KEYS: Final = (semconv.USAGE_INPUT_TOKENS, semconv.LEGACY_USAGE_PROMPT_TOKENS)
+OUTPUT_TOKEN_KEYS: Final = (semconv.USAGE_OUTPUT_TOKENS, semconv.LEGACY_USAGE_COMPLETION_TOKENS)
+CACHE_READ_KEYS: Final = (semconv.USAGE_CACHE_READ_INPUT_TOKENS, semconv.OPENLLMETRY_USAGE_CACHE_READ_INPUT_TOKENS)
 CACHE_CREATION_KEYS: Final = (
-    "gen_ai.usage.cache_creation.input_tokens",
-    "gen_ai.usage.cache_write.input_tokens",  # the Anthropic SDK's own spans
-    "gen_ai.usage.cache_creation_input_tokens",
+    semconv.USAGE_CACHE_CREATION_INPUT_TOKENS,
+    semconv.ANTHROPIC_USAGE_CACHE_WRITE_INPUT_TOKENS,  # the Anthropic SDK's own spans
+    semconv.OPENLLMETRY_USAGE_CACHE_CREATION_INPUT_TOKENS,
 )
-TTFC_KEY: Final = "gen_ai.response.time_to_first_chunk"
+TTFC_KEY: Final = semconv.RESPONSE_TIME_TO_FIRST_CHUNK
 
 CALL_OPERATIONS: Final = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
 TOOL, AGENT, RETRIEVAL = "execute_tool", "invoke_agent", "retrieval"
 
 #: The instruments this processor records; on llmtel's own MeterProvider these names are llmtel's alone.
 DERIVED_INSTRUMENTS: Final = (
-    "gen_ai.client.operation.duration",
-    "gen_ai.client.token.usage",
-    "gen_ai.client.operation.time_to_first_chunk",
-    "gen_ai.client.operation.time_per_output_chunk",
+    semconv.CLIENT_OPERATION_DURATION,
+    semconv.CLIENT_TOKEN_USAGE,
+    semconv.CLIENT_TIME_TO_FIRST_CHUNK,
+    semconv.CLIENT_TIME_PER_OUTPUT_CHUNK,
 )
 
 #: Instrumentation scopes (tracer = meter name) known to record ``DERIVED_INSTRUMENTS`` themselves.
@@ -273,7 +273,7 @@ class GenAISpanMetrics(SpanProcessor):
         operation = operation_of(attributes)
         if operation is None:
             if attributes and (
-                "gen_ai.system" in attributes or _first(attributes, INPUT_TOKEN_KEYS + OUTPUT_TOKEN_KEYS)
+                semconv.LEGACY_SYSTEM in attributes or _first(attributes, INPUT_TOKEN_KEYS + OUTPUT_TOKEN_KEYS)
             ):
                 _errors.report(_PROBLEM_NO_OPERATION, detail=scope_name[:60])
             if inner_counted:
