@@ -54,6 +54,9 @@ CIRCUIT_BREAKER_NAME: Final = "llmtel.circuit_breaker.name"
 CACHE_NAME: Final = "llmtel.cache.name"
 CACHE_RESULT: Final = "llmtel.cache.result"
 RETRIEVAL_HIT: Final = "llmtel.retrieval.hit"
+#: On ``retrieval`` spans. Formerly ``gen_ai.retrieval.documents.count``: the conventions define no
+#: such key, and ``gen_ai.*`` is theirs.
+RETRIEVAL_DOCUMENTS_COUNT: Final = "llmtel.retrieval.documents.count"
 SESSION_KIND: Final = "llmtel.session.kind"
 SELF_PROBLEM: Final = "llmtel.problem"
 EXPORTER_NAME: Final = "llmtel.exporter"

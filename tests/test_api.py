@@ -187,7 +187,11 @@ def test_retrieval_hit_at_k_and_mrr(llmtel_capture: Capture) -> None:
     rr = llmtel_capture.point("llmtel.retrieval.reciprocal_rank", source)
     assert rr.count == 4
     assert rr.sum == pytest.approx(0.5 + 0 + 1 + 1 / 9)
-    assert llmtel_capture.spans("retrieval kb")[0].attributes["gen_ai.request.top_k"] == 5
+    span_attributes = llmtel_capture.spans("retrieval kb")[0].attributes
+    assert span_attributes["gen_ai.request.top_k"] == 5
+    # llmtel's own addition lives under llmtel.: the GenAI conventions define no documents count.
+    assert span_attributes["llmtel.retrieval.documents.count"] == 5
+    assert not any(key.startswith("gen_ai.retrieval") for key in span_attributes)
 
 
 def test_server_role_records_server_metrics_only(llmtel_capture: Capture) -> None:

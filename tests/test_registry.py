@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -63,6 +65,46 @@ def test_llmtel_additions_live_under_the_llmtel_namespace() -> None:
             assert spec.buckets and list(spec.buckets) == sorted(spec.buckets), spec.name
     names = [spec.name for spec in semconv.INSTRUMENTS]
     assert len(names) == len(set(names))
+
+
+def test_gen_ai_keys_are_upstream_or_read_from_other_sources() -> None:
+    """llmtel writes no ``gen_ai.*`` key of its own; its non-upstream ones are other sources' keys it reads."""
+    upstream = {
+        value
+        for module in (gen_ai_attributes, gen_ai_metrics)
+        for value in vars(module).values()
+        if isinstance(value, str) and value.startswith("gen_ai.")
+    }
+    foreign = ("OPENLLMETRY_", "ANTHROPIC_")
+    for name, value in vars(semconv).items():
+        if name.isupper() and isinstance(value, str) and value.startswith("gen_ai."):
+            assert value in upstream or name.startswith(foreign), f"semconv.{name} = {value!r} squats on gen_ai"
+
+
+def _gen_ai_literals(source: str) -> list[tuple[int, str]]:
+    """(line, text) of every string constant starting with ``gen_ai.``, docstrings and comments aside."""
+    tree = ast.parse(source)
+    docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and node.value.startswith("gen_ai.")
+        and id(node) not in docstrings
+    ]
+
+
+def test_the_runtime_takes_gen_ai_names_from_the_registry() -> None:
+    """A ``gen_ai.*`` name retyped in llmtel/_internal drifts from upstream: it must come from llmtel.semconv."""
+    sample = '"""gen_ai.a in a docstring"""\nx = {"gen_ai.b": 1, "llmtel.gen_ai.c": 2}\ny = f"gen_ai.{x}"\n'
+    assert _gen_ai_literals(sample) == [(2, "gen_ai.b"), (3, "gen_ai.")]  # the scan itself can find them
+    found = [
+        f"{path.relative_to(ROOT)}:{line} {text!r}"
+        for path in sorted((ROOT / "llmtel" / "_internal").rglob("*.py"))
+        for line, text in _gen_ai_literals(path.read_text())
+    ]
+    assert not found, "use (or add) the llmtel.semconv constant instead of:\n" + "\n".join(found)
 
 
 def test_client_measurements_never_use_server_names() -> None:

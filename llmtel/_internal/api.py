@@ -726,7 +726,7 @@ class Retrieval(_Decoratable):
             ins.retrieval_rr.record(1.0 / first if first else 0.0, source)
 
     def _final_span_attributes(self) -> dict[str, Any]:
-        return {"gen_ai.retrieval.documents.count": self.documents} if self.documents is not None else {}
+        return {semconv.RETRIEVAL_DOCUMENTS_COUNT: self.documents} if self.documents is not None else {}
 
 
 def retrieval(data_source: Any = None, *, top_k: Any = None, **attributes: Any) -> Retrieval:
