@@ -560,9 +560,18 @@ def build_dashboard(
     }
 
 
-def dashboard_json(**kwargs: Any) -> str:
-    """:func:`build_dashboard` rendered as stable, indented JSON (with a trailing newline)."""
-    return json.dumps(build_dashboard(**kwargs), indent=2, sort_keys=False) + "\n"
+def dashboard_json(
+    *,
+    naming: str = "prometheus",
+    latest: bool | None = None,
+    trace_datasource_type: str = "tempo",
+    metric_attributes: Sequence[str] = (),
+) -> str:
+    """The text ``llmtel dashboard`` prints: :func:`build_dashboard` as stable, indented JSON (and a newline)."""
+    dashboard = build_dashboard(
+        naming=naming, latest=latest, trace_datasource_type=trace_datasource_type, metric_attributes=metric_attributes
+    )
+    return json.dumps(dashboard, indent=2, sort_keys=False) + "\n"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from llmtel.cli import dashboards, docgen
+from llmtel.cli import dashboards, docgen, rules
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -39,3 +39,25 @@ def test_stale_file_is_detected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     after = _render(dashboards, [], tmp_path / "b.json")
     assert before != after
     assert "llmtel_tool_duration" in before and "llmtel_tool_duration" not in after
+
+
+#: The flags docs/dashboards.md names for the generated rule files.
+SLO_FLAGS = "--slo-ttft-p95 0.32 --slo-duration-p99 10.24 --slo-tool-p95 5 --slo-retrieval-p95 1 --slo-error-rate 0.01 "
+SLO_FLAGS += "--cost-budget-daily 100"
+
+
+@pytest.mark.parametrize(
+    ("name", "module", "argv"),
+    [
+        ("generated/grafana-dashboard.json", dashboards, []),
+        ("generated/grafana-dashboard-otlp-collector.json", dashboards, ["--naming", "otlp-collector"]),
+        ("generated/prometheus-rules.yaml", rules, SLO_FLAGS.split()),
+        ("generated/prometheus-rules-operator.yaml", rules, [*SLO_FLAGS.split(), "--format", "prometheus-operator"]),
+    ],
+)
+def test_the_command_line_prints_what_docgen_writes(
+    name: str, module: ModuleType, argv: list[str], tmp_path: Path
+) -> None:
+    """docgen calls the rendering functions directly; the commands with the documented flags print the same."""
+    assert SLO_FLAGS in " ".join((DOCS / "dashboards.md").read_text(encoding="utf-8").split())
+    assert _render(module, argv, tmp_path / "out") == docgen.render_artifact(name)
