@@ -8,6 +8,7 @@ import time
 import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
+from sdk_features import needs_gauge_last_value
 
 import llmtel
 from llmtel.testing import Capture
@@ -218,6 +219,7 @@ def test_server_role_records_server_metrics_only(llmtel_capture: Capture) -> Non
     assert tpot == pytest.approx((duration - ttft_point.sum) / 4)
 
 
+@needs_gauge_last_value
 def test_runtime_helpers(llmtel_capture: Capture) -> None:
     with llmtel.session("websocket"):
         assert llmtel_capture.sum("llmtel.sessions.active", {"llmtel.session.kind": "websocket"}) == 1
@@ -275,3 +277,17 @@ def test_usable_before_configure_records_nothing_and_never_raises() -> None:
             pass
         call.set_usage(input_tokens=1, output_tokens=2)
     assert call.time_to_first_chunk is not None
+
+
+def test_a_detached_call_stopped_anywhere_keeps_its_exemplar(llmtel_capture: Capture) -> None:
+    """The kit's explicit lifecycle: start(attach=False) ... stop() outside activated() still links the span."""
+    from llmtel.instrumentation import llm_call
+
+    call = llm_call(provider="openai", model="m", operation="chat").start(attach=False)
+    assert trace.get_current_span() is not call.span  # never made current in the caller's context
+    call.stop()
+    call.stop()  # only the first finish counts
+    span = llmtel_capture.spans()[0]
+    point = llmtel_capture.point("gen_ai.client.operation.duration")
+    assert point.count == 1
+    assert [e.span_id for e in point.exemplars] == [span.context.span_id]

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.metrics import CallbackOptions, Observation
+from sdk_features import needs_cardinality_limits, needs_gauge_last_value
 
 import llmtel
 from llmtel._internal import appmeters
@@ -48,6 +49,7 @@ def _record_all(orders: int) -> None:
 
 
 @pytest.mark.parametrize("round_", [1, 2, 3])
+@needs_gauge_last_value
 def test_instruments_made_at_import_work_in_every_capture(llmtel_capture: Capture, round_: int) -> None:
     _nodes["up"] = round_
     _record_all(round_)
@@ -88,6 +90,7 @@ def test_same_name_gives_the_same_instrument_and_default_scope_is_llmtels(llmtel
     assert scope_of["app.default.scope"] == "llmtel"
 
 
+@needs_cardinality_limits
 def test_bucket_boundaries_and_cardinality_limits_by_name_for_app_instruments() -> None:
     capture = Capture(
         bucket_boundaries={"shop.loop.lag": [0.001, 0.01, 0.1]},

@@ -10,6 +10,7 @@ import urllib.request
 import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from sdk_features import needs_cardinality_limits
 
 import llmtel
 from llmtel._internal import errors as _errors
@@ -90,6 +91,7 @@ def test_unencodable_labels_never_break_a_scrape() -> None:
     assert {"ok", "lone?surrogate", "nul", 'quote"and\\backslash\nnewline', "\ufffd\ufffd"} <= models
 
 
+@needs_cardinality_limits
 def test_label_explosion_stays_capped_and_bounded() -> None:
     reader = InMemoryMetricReader()
     llmtel.configure(
@@ -123,6 +125,7 @@ def test_label_explosion_stays_capped_and_bounded() -> None:
     assert grown < 2 * 1024 * 1024, f"memory grew by {grown / 1e6:.1f} MB over 10k new names"
 
 
+@needs_cardinality_limits
 def test_cardinality_limit_per_instrument() -> None:
     reader = InMemoryMetricReader()
     llmtel.configure(

@@ -31,10 +31,14 @@ from opentelemetry.sdk.metrics.view import (
     View,
 )
 from opentelemetry.sdk.trace import TracerProvider
+from sdk_features import needs_fast_path
 
 import llmtel
 from llmtel import semconv
 from llmtel._internal import fastpath as _fastpath
+
+# Fast and plain paths compared sample for sample: only where the fast path runs.
+pytestmark = needs_fast_path
 
 BOUNDS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.08, 0.1, 0.5]
 # On-boundary values, zero, beyond the last bound, repeats, an int, odd floats whose sum order matters.

@@ -16,12 +16,14 @@ import functools
 import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import Token
 from time import perf_counter
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from typing_extensions import Self
 
@@ -66,7 +68,7 @@ class _Operation:
         #: Values of the opted-in ``metric_attributes`` keys, added to every metric point.
         self._dims: dict[str, str] = {}
         self._span: trace.Span | None = None
-        self._token: object | None = None
+        self._token: Token[Context] | None = None
         self._start = 0.0
         self._ended = False
         self.error_type: str | None = None
@@ -122,7 +124,15 @@ class _Operation:
             self.error_type = _error_type(exc)
         if self._handles.enabled:
             with _errors.guarded("record metrics"):
-                self._record(duration)
+                # A call started detached (start(attach=False)) and stopped outside activated() still
+                # records while its span is current, so its samples carry the span's exemplar.
+                own = self._span if self._token is None else None
+                token = otel_context.attach(trace.set_span_in_context(own)) if own is not None else None
+                try:
+                    self._record(duration)
+                finally:
+                    if token is not None:
+                        otel_context.detach(token)
         span = self._span
         if span is not None:
             with _errors.guarded("end span"):
@@ -137,9 +147,9 @@ class _Operation:
                     span.set_status(Status(StatusCode.ERROR, self.error_type))
                 span.end()
         if self._token is not None:
-            token, self._token = self._token, None
+            attached, self._token = self._token, None
             with _errors.guarded("context detach"):
-                otel_context.detach(token)  # type: ignore[arg-type]
+                otel_context.detach(attached)
 
     def _record_exception(self, span: trace.Span, exc: BaseException) -> None:
         """The ``exception`` event and error status; the message and stack trace only with content capture on.

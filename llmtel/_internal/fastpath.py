@@ -218,7 +218,7 @@ def record_many(
         return True
     plan = (
         _plan_for(instrument, attributes, _ExplicitBucketHistogramAggregation)
-        if type(instrument) is _Histogram
+        if available and type(instrument) is _Histogram
         else None
     )
     if plan is not None:
@@ -295,7 +295,7 @@ def add(instrument: Any, amount: float, attributes: dict[str, Any], context: Con
     """
     kind = type(instrument)
     plan = None
-    if (kind is _Counter and amount >= 0) or kind is _UpDownCounter:
+    if available and ((kind is _Counter and amount >= 0) or kind is _UpDownCounter):
         if math.isfinite(amount):
             plan = _plan_for(instrument, attributes, _SumAggregation)
     if plan is None or plan.targets is None:

@@ -38,7 +38,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.util.types import Attributes
 
 from llmtel import semconv
-from llmtel._internal import appmeters, env
+from llmtel._internal import appmeters, env, sdkcompat
 from llmtel._internal import errors as _errors
 from llmtel._internal import exportguard as _exportguard
 from llmtel._internal import spanmetrics as _spanmetrics
@@ -333,6 +333,12 @@ def _views(settings: Settings, dimensions: Dimensions) -> list[View]:
         if name in known and known[name].kind is not semconv.Kind.HISTOGRAM:
             raise ConfigurationError(f"bucket_boundaries: {name!r} is not a histogram")
     views: list[View] = [*settings.metrics.views, *_duplicate_process_metric_views(settings)]
+    if not sdkcompat.CARDINALITY_LIMITS:
+        logger.info(  # docs/compatibility.md says so; not a warning in every auto-instrumented start
+            "llmtel: opentelemetry-sdk %s has no cardinality limits (1.45+ does): cardinality_limit is not "
+            "enforced, only metric_attributes' per-key limits are",
+            sdkcompat.SDK_VERSION,
+        )
     for spec in semconv.INSTRUMENTS:
         limit = limits.get(spec.name, default_limit)
         bounds: Sequence[float] | None = buckets.get(spec.name)
@@ -344,7 +350,7 @@ def _views(settings: Settings, dimensions: Dimensions) -> list[View]:
                 instrument_name=semconv.emitted_name(spec),
                 meter_name=_state.SCOPE,
                 aggregation=ExplicitBucketHistogramAggregation(list(bounds)) if bounds is not None else None,
-                aggregation_cardinality_limit=limit,
+                **sdkcompat.cardinality_limit(limit),
                 # An instrument that takes only some opted-in keys drops the others here, once per series.
                 attribute_keys=set(spec.attributes | narrowed) if narrowed is not None else None,
             )
@@ -359,7 +365,7 @@ def _views(settings: Settings, dimensions: Dimensions) -> list[View]:
                 # Buckets only for a histogram of that name: a counter named alike stays a counter.
                 instrument_type=Histogram if bounds is not None else None,
                 aggregation=ExplicitBucketHistogramAggregation(list(bounds)) if bounds is not None else None,
-                aggregation_cardinality_limit=limits.get(name, default_limit),
+                **sdkcompat.cardinality_limit(limits.get(name, default_limit)),
             )
         )
     return views

@@ -36,17 +36,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import accumulate
 from typing import Any
 
-# Private upstream helpers (pinned: opentelemetry-exporter-prometheus>=0.66b0,<0.67 in pyproject;
-# tests/bridge/test_upstream_contract.py fails loudly when upstream changes them).
-from opentelemetry.exporter.prometheus import (
-    _OTEL_SCOPE_ATTR_PREFIX,
-    _OTEL_SCOPE_NAME_LABEL,
-    _OTEL_SCOPE_SCHEMA_URL_LABEL,
-    _OTEL_SCOPE_VERSION_LABEL,
-    _TARGET_INFO_DESCRIPTION,
-    _TARGET_INFO_NAME,
-    _should_convert_sum_to_gauge,
-)
+# Upstream's name translation (private module, present in every supported release;
+# tests/bridge/test_upstream_contract.py fails loudly when upstream changes it).
 from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_attribute, sanitize_full_name
 from opentelemetry.sdk.metrics import (
     Counter,
@@ -82,6 +73,27 @@ __all__ = [
     "bridge_for",
     "wants_openmetrics",
 ]
+
+# Names the OpenTelemetry "Prometheus and OpenMetrics compatibility" spec gives. Upstream's exporter
+# keeps them private and gained the scope labels only in 0.65b0, so the bridge defines them itself
+# (test_upstream_contract checks they agree wherever upstream has them).
+_TARGET_INFO_NAME = "target"
+_TARGET_INFO_DESCRIPTION = "Target metadata"
+_OTEL_SCOPE_NAME_LABEL = "otel_scope_name"
+_OTEL_SCOPE_VERSION_LABEL = "otel_scope_version"
+_OTEL_SCOPE_SCHEMA_URL_LABEL = "otel_scope_schema_url"
+_OTEL_SCOPE_ATTR_PREFIX = "otel_scope_"
+
+
+def _should_convert_sum_to_gauge(metric: Metric) -> bool:
+    """The spec exports cumulative non-monotonic sums as gauges."""
+    data = metric.data
+    return (
+        isinstance(data, Sum)
+        and not data.is_monotonic
+        and data.aggregation_temporality == AggregationTemporality.CUMULATIVE
+    )
+
 
 CONTENT_TYPE_OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 CONTENT_TYPE_TEXT = "text/plain; version=0.0.4; charset=utf-8"

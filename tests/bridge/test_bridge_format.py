@@ -23,6 +23,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from sdk_features import needs_upstream_scope_labels
 
 import llmtel
 from llmtel import semconv
@@ -165,6 +166,7 @@ def test_exemplars_without_trace_context_are_not_served() -> None:
     assert not any(" # {" in line for line in families["h_seconds"].lines)
 
 
+@needs_upstream_scope_labels
 def test_same_names_values_and_units_as_the_stock_exporter() -> None:
     """Name translation parity: every sample the stock exporter serves, the bridge serves identically."""
     stock_registry = CollectorRegistry(auto_describe=False)

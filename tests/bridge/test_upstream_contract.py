@@ -13,10 +13,11 @@ from importlib.metadata import version
 from opentelemetry.sdk.metrics.export import AggregationTemporality, Gauge, Metric, NumberDataPoint, Sum
 
 
-def test_pinned_version_range() -> None:
-    assert version("opentelemetry-exporter-prometheus").startswith("0.66b"), (
-        "llmtel's bridge reuses private helpers of opentelemetry-exporter-prometheus 0.66bN; "
-        "re-verify tests/bridge before changing the pin"
+def test_supported_version_range() -> None:
+    minor = int(version("opentelemetry-exporter-prometheus").split(".")[1].split("b")[0])
+    assert 63 <= minor <= 66, (
+        "llmtel's bridge reuses opentelemetry-exporter-prometheus's private _mapping module, verified on "
+        "0.63b-0.66b (the SDK 1.42-1.45 range, docs/compatibility.md); re-verify tests/bridge before widening it"
     )
 
 
@@ -33,25 +34,48 @@ def test_mapping_helpers() -> None:
     assert sanitize_attribute("gen_ai.request.model") == "gen_ai_request_model"
 
 
-def test_constants_and_sum_to_gauge_rule() -> None:
+SPEC_NAMES = (
+    "_TARGET_INFO_NAME",
+    "_TARGET_INFO_DESCRIPTION",
+    "_OTEL_SCOPE_NAME_LABEL",
+    "_OTEL_SCOPE_VERSION_LABEL",
+    "_OTEL_SCOPE_SCHEMA_URL_LABEL",
+    "_OTEL_SCOPE_ATTR_PREFIX",
+)
+
+
+def test_spec_names_agree_with_upstream_where_it_has_them() -> None:
     from opentelemetry.exporter import prometheus as upstream
 
-    assert upstream._TARGET_INFO_NAME == "target"
-    assert upstream._TARGET_INFO_DESCRIPTION == "Target metadata"
-    assert upstream._OTEL_SCOPE_NAME_LABEL == "otel_scope_name"
-    assert upstream._OTEL_SCOPE_VERSION_LABEL == "otel_scope_version"
-    assert upstream._OTEL_SCOPE_SCHEMA_URL_LABEL == "otel_scope_schema_url"
-    assert upstream._OTEL_SCOPE_ATTR_PREFIX == "otel_scope_"
+    from llmtel.readers import prometheus as bridge
+
+    assert bridge._TARGET_INFO_NAME == "target"
+    assert bridge._OTEL_SCOPE_NAME_LABEL == "otel_scope_name"
+    present = [name for name in SPEC_NAMES if hasattr(upstream, name)]
+    assert "_TARGET_INFO_NAME" in present  # every supported release has it
+    assert {name: getattr(bridge, name) for name in present} == {name: getattr(upstream, name) for name in present}
+
+
+def test_sum_to_gauge_rule() -> None:
+    from opentelemetry.exporter import prometheus as upstream
+
+    from llmtel.readers.prometheus import _should_convert_sum_to_gauge
 
     def metric(data: object) -> Metric:
         return Metric("m", "", "", data)  # type: ignore[arg-type]
 
     point = [NumberDataPoint({}, 0, 1, 1)]
     cumulative, delta = AggregationTemporality.CUMULATIVE, AggregationTemporality.DELTA
-    assert upstream._should_convert_sum_to_gauge(metric(Sum(point, cumulative, is_monotonic=False))) is True
-    assert upstream._should_convert_sum_to_gauge(metric(Sum(point, cumulative, is_monotonic=True))) is False
-    assert upstream._should_convert_sum_to_gauge(metric(Sum(point, delta, is_monotonic=False))) is False
-    assert upstream._should_convert_sum_to_gauge(metric(Gauge(point))) is False
+    cases = [
+        (Sum(point, cumulative, is_monotonic=False), True),
+        (Sum(point, cumulative, is_monotonic=True), False),
+        (Sum(point, delta, is_monotonic=False), False),
+        (Gauge(point), False),
+    ]
+    for data, expected in cases:
+        assert _should_convert_sum_to_gauge(metric(data)) is expected
+        if hasattr(upstream, "_should_convert_sum_to_gauge"):  # upstream >= 0.65b0
+            assert upstream._should_convert_sum_to_gauge(metric(data)) is expected
 
 
 def test_stock_label_value_conversion_matches_ours() -> None:

@@ -9,6 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+pytest.importorskip(
+    "azure.monitor.opentelemetry.exporter", reason="the azure extra is not installed (it needs opentelemetry-sdk 1.43+)"
+)
+
 from cloud_fakes import AzureTrackServer, FailingHttpServer, free_port, make_instruments, provider
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics.export import MetricExportResult, PeriodicExportingMetricReader

@@ -140,8 +140,9 @@ class _ServerCall:
             role="server",
             **{"rpc.system": "grpc", "rpc.method": method},
         )
-        self._ctx = contextvars.copy_context()
-        self._ctx.run(self.call.__enter__)
+        # Started detached: the span is made current only around the handler's own work (attach()),
+        # never left current across a yield of a streaming handler.
+        self.call.start(attach=False)
         self._done = False
 
     def attach(self) -> contextvars.Token[otel_context.Context] | None:
@@ -181,7 +182,10 @@ class _ServerCall:
             if self.response_model is not None:
                 call.set_response_model(self.response_model)
             call.set_usage(input_tokens=self.input_tokens, output_tokens=self.output_tokens)
-        self._ctx.run(call.__exit__, type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
+        if exc is not None:
+            call.fail(exc)
+        else:
+            call.stop()
 
 
 def _detach(token: contextvars.Token[otel_context.Context] | None) -> None:
