@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry import metrics
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes
@@ -137,6 +138,27 @@ def test_prometheus_names_are_what_the_exporter_serves() -> None:
     assert "gen_ai_client_token_usage_bucket" in served  # {token} annotation gives no suffix
     assert "llmtel_gen_ai_client_cost_USD_total" in served
     provider.shutdown()
+
+
+def test_instrument_handles_are_typed_by_registry_kind() -> None:
+    instruments = Instruments(MeterProvider().get_meter("t"))
+    accessors = {
+        semconv.Kind.HISTOGRAM: (instruments.histogram, metrics.Histogram),
+        semconv.Kind.COUNTER: (instruments.adder, metrics.Counter),
+        semconv.Kind.UP_DOWN_COUNTER: (instruments.adder, metrics.UpDownCounter),
+        semconv.Kind.GAUGE: (instruments.gauge, metrics._Gauge),
+    }
+    for spec in semconv.INSTRUMENTS:
+        if spec.kind.observable:
+            continue
+        accessor, api_class = accessors[spec.kind]
+        assert isinstance(accessor(spec.name), api_class), spec.name
+        for other, _ in accessors.values():
+            if other != accessor:
+                with pytest.raises(KeyError):
+                    other(spec.name)
+    assert isinstance(instruments.client_duration, metrics.Histogram)
+    assert isinstance(instruments.active, metrics.UpDownCounter)
 
 
 def test_latest_experimental_names(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -49,12 +49,12 @@ def record_duration(instrument_name: str, seconds: Any, **attributes: Any) -> No
         _errors.report("unknown histogram", detail=_errors.describe(instrument_name))
         return
     with _errors.guarded("record duration"):
-        instruments.get(instrument_name).record(value, _attrs(instrument_name, attributes))
+        instruments.histogram(instrument_name).record(value, _attrs(instrument_name, attributes))
 
 
 def _add(instrument_name: str, amount: int, attributes: dict[str, Any]) -> None:
     with _errors.guarded("record counter"):
-        _state.current().instruments.get(instrument_name).add(amount, _attrs(instrument_name, attributes))
+        _state.current().instruments.adder(instrument_name).add(amount, _attrs(instrument_name, attributes))
 
 
 @contextmanager
@@ -116,7 +116,7 @@ def set_circuit_breaker_state(name: Any, state: str) -> None:
         return
     with _errors.guarded("record gauge"):
         instrument_name = "llmtel.circuit_breaker.state"
-        _state.current().instruments.get(instrument_name).set(
+        _state.current().instruments.gauge(instrument_name).set(
             value, _attrs(instrument_name, {semconv.CIRCUIT_BREAKER_NAME: name})
         )
 
