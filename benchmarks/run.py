@@ -15,7 +15,7 @@ from importlib.metadata import version
 
 from benchmarks.harness import Row, render, rows_from
 
-SECTIONS = ("record", "spans", "scrape", "memory")
+SECTIONS = ("record", "spans", "scrape", "memory", "import")
 
 
 def versions() -> dict[str, str]:
@@ -106,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import memory
 
         rows += memory.run(series=200 if args.quick else 1000)
+    if "import" in only:
+        from benchmarks import importtime
+
+        rows += importtime.run(quick=args.quick)
     print(render(rows), flush=True)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
