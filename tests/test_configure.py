@@ -199,7 +199,7 @@ def test_every_option_has_one_name_and_a_meaning() -> None:
     [
         ({"metrics_exporter": "nonexistent"}, "unknown exporter 'nonexistent'"),
         ({"exemplar_filter": "sometimes"}, "exemplar_filter='sometimes' is not valid for exemplar_filter"),
-        ({"propagators": "b3"}, "propagator 'b3' is not installed"),
+        ({"propagators": "b3"}, r"propagators \(OTEL_PROPAGATORS\): 'b3' is not installed; installed: .*tracecontext"),
         ({"traces_sampler": "maybe"}, "traces_sampler 'maybe'"),
         ({"bucket_boundaries": {"llmtel.no.such.metric": [1.0]}}, "not an llmtel instrument"),
         ({"cardinality_limits": {"gen_ai.client.operation.durations": 5}}, "not an llmtel instrument"),

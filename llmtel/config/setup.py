@@ -688,7 +688,10 @@ def _set_propagators(names: Sequence[str]) -> None:
             if ep.name == name:
                 plugin = ep.load()
         if plugin is None:
-            raise ConfigurationError(f"propagator {name!r} is not installed")
+            installed = sorted({ep.name for ep in entry_points(group="opentelemetry_propagator")})
+            raise ConfigurationError(
+                f"propagators (OTEL_PROPAGATORS): {name!r} is not installed; installed: {', '.join(installed)}"
+            )
         propagators.append(plugin())
     set_global_textmap(CompositePropagator(propagators))
 
