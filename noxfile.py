@@ -91,10 +91,10 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=None)
 def typecheck(session: nox.Session) -> None:
-    """mypy, strict on llmtel/."""
+    """mypy, strict (pyproject's [tool.mypy]) on llmtel/ and on every instrumentation package's sources."""
     _install_all(session)
     session.install("mypy", "types-psutil", "types-protobuf")
-    session.run("mypy", "llmtel")
+    session.run("mypy", "llmtel", *(str((package / "src").relative_to(ROOT)) for package in INSTRUMENTATIONS))
 
 
 @nox.session(python=None)

@@ -67,7 +67,7 @@ class Settings:
 
     event_logger: Logger | None = None
     #: ``with_raw_response`` results (``LegacyAPIResponse``).
-    legacy_response: tuple[type, ...] = ()
+    legacy_response: tuple[type[Any], ...] = ()
     #: ``with_streaming_response`` results: sync ``APIResponse`` and async ``AsyncAPIResponse``.
     api_response: tuple[type, ...] = ()
     async_api_response: tuple[type, ...] = ()
@@ -301,7 +301,7 @@ class Tracker:
             self.call.span.set_attributes(self._lists)
 
     # -- lifecycle -----------------------------------------------------------------
-    def attach(self) -> object | None:
+    def attach(self) -> contextvars.Token[otel_context.Context] | None:
         """Make the call's span current in the caller's context while the request is sent."""
         span = self.call.span
         if not span.get_span_context().is_valid:  # llmtel off: keep the caller's own parent current
