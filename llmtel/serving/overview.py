@@ -43,9 +43,9 @@ def _names(name: str) -> frozenset[str]:
     return frozenset(n for n in (spec.name, spec.latest_name) if n)
 
 
-_DURATION = _names("gen_ai.client.operation.duration")
-_TTFT = _names("gen_ai.client.operation.time_to_first_chunk")
-_TOKENS = _names("gen_ai.client.token.usage")
+_DURATION = _names(semconv.CLIENT_OPERATION_DURATION)
+_TTFT = _names(semconv.CLIENT_TIME_TO_FIRST_CHUNK)
+_TOKENS = _names(semconv.CLIENT_TOKEN_USAGE)
 _COST = _names("llmtel.gen_ai.client.cost")
 _ACTIVE = _names("llmtel.gen_ai.requests.active")
 _TOOL = _names("llmtel.tool.duration")
