@@ -38,9 +38,12 @@ class Result:
         return max(self.samples)
 
 
+Case = tuple[str, Callable[[], object]] | tuple[str, Callable[[], object], Callable[[], object]]
+
+
 def interleaved(
     group: str,
-    cases: Sequence[tuple[str, Callable[[], object]]],
+    cases: Sequence[Case],
     *,
     rounds: int,
     inner: int,
@@ -48,24 +51,30 @@ def interleaved(
     warmup: int = 1,
     clock: Callable[[], float] = time.perf_counter,
 ) -> list[Result]:
-    """Time each ``(name, op)`` ``inner`` times per round, ``rounds`` rounds, interleaved.
+    """Time each ``(name, op[, finish])`` ``inner`` times per round, ``rounds`` rounds, interleaved.
 
-    Samples are seconds per call of ``op``. GC is disabled inside a timed block
-    (as ``timeit`` does) and run between blocks, so one case's garbage is not
-    collected on another case's clock. ``clock=time.thread_time`` measures the
-    calling thread's CPU time instead of wall time (steadier on a loaded machine;
-    blind to waiting, e.g. for the GIL).
+    Samples are seconds per call of ``op``. ``finish``, when given, runs once per
+    timed block, inside it, after the ``inner`` calls (llmtel's cases fold their
+    buffered values there, so the deferred aggregation work is on the clock). GC
+    is disabled inside a timed block (as ``timeit`` does) and run between blocks,
+    so one case's garbage is not collected on another case's clock. ``clock=time.thread_time``
+    measures the calling thread's CPU time instead of wall time (steadier on a
+    loaded machine; blind to waiting, e.g. for the GIL).
     """
-    results = {name: Result(group, name, baseline=baseline) for name, _ in cases}
+    results = {case[0]: Result(group, case[0], baseline=baseline) for case in cases}
     order = list(cases)
     for round_no in range(warmup + rounds):
-        for name, op in order if round_no % 2 == 0 else reversed(order):
+        for case in order if round_no % 2 == 0 else reversed(order):
+            name, op = case[0], case[1]
+            finish = case[2] if len(case) > 2 else None  # type: ignore[misc]
             gc.collect()
             gc.disable()
             try:
                 start = clock()
                 for _ in range(inner):
                     op()
+                if finish is not None:
+                    finish()
                 elapsed = clock() - start
             finally:
                 gc.enable()
@@ -98,14 +107,20 @@ class Row:
     note: str = ""
 
 
+def paired_ratio(case: Result, base: Result) -> float:
+    """Median over rounds of ``case / base`` within the same round (interleaved: the pair shares the load)."""
+    return statistics.median(c / b for c, b in zip(case.samples, base.samples, strict=True))
+
+
 def rows_from(results: Sequence[Result]) -> list[Row]:
+    """Rows with the paired ratio to each result's baseline."""
     by_key = {(r.group, r.name): r for r in results}
     rows = []
     for r in results:
         ratio = None
         base = by_key.get((r.group, r.baseline)) if r.baseline is not None else None
         if base is not None:
-            ratio = r.median / base.median
+            ratio = paired_ratio(r, base)
         rows.append(Row(r.group, r.name, r.median, r.low, r.high, r.unit, ratio))
     return rows
 

@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter
 from typing import Any
 
@@ -21,7 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client import Histogram as PromHistogram
 
 import llmtel
-from benchmarks.harness import Result, interleaved
+from benchmarks.harness import Result, Row, interleaved, paired_ratio
 from llmtel import semconv
 from llmtel._internal import fastpath as _fastpath
 from llmtel._internal import state as _state
@@ -52,21 +53,30 @@ def configure() -> llmtel.Telemetry:
     )
 
 
-def llmtel_case(chunks: list[object] | None, **attributes: str) -> Callable[[], None]:
+def llmtel_case(chunks: list[object] | None, models: list[str] | None = None, **attributes: str) -> Callable[[], None]:
+    """One ``llm_call``; with ``models``, each call uses the next model of the list (distinct series)."""
     stream = chunks is not None
+    cycle = models or [MODEL]
+    position = [0]
 
     def op() -> None:
+        model = cycle[position[0] % len(cycle)]
+        position[0] += 1
         with llmtel.llm_call(
-            provider=PROVIDER, model=MODEL, stream=stream, server_address=ADDRESS, server_port=PORT, **attributes
+            provider=PROVIDER, model=model, stream=stream, server_address=ADDRESS, server_port=PORT, **attributes
         ) as call:
             if chunks is not None:
                 for _ in call.wrap_stream(chunks):
                     pass
-            call.set_response_model(RESPONSE_MODEL)
+            call.set_response_model(RESPONSE_MODEL if models is None else model)
             call.set_usage(input_tokens=INPUT_TOKENS, output_tokens=OUTPUT_TOKENS)
             call.set_finish_reasons(["stop"])
 
     return op
+
+
+#: llmtel's cases fold their buffered values inside the timed block: the deferred work is on the clock.
+FOLD = _fastpath.drain
 
 
 def without_fastpath(op: Callable[[], None]) -> Callable[[], None]:
@@ -80,6 +90,20 @@ def without_fastpath(op: Callable[[], None]) -> Callable[[], None]:
             _fastpath.available = True
 
     return plain
+
+
+def in_threads(op: Callable[[], None], pool: ThreadPoolExecutor, threads: int, calls: int) -> Callable[[], None]:
+    """``calls`` runs of ``op`` split over ``threads`` threads of ``pool`` (started already), all at once."""
+
+    def work() -> None:
+        for _ in range(calls // threads):
+            op()
+
+    def run() -> None:
+        for future in [pool.submit(work) for _ in range(threads)]:
+            future.result()
+
+    return run
 
 
 def _hist(meter: Any, spec: semconv.InstrumentSpec) -> Any:
@@ -218,6 +242,8 @@ def prometheus_client_case(chunks: list[object] | None, *, bound: bool) -> Calla
 
 
 SCENARIOS: dict[str, int | None] = {"non-streaming": None, "stream 8 chunks": 8, "stream 128 chunks": 128}
+SERIES = (1, 300, 2000)
+THREADS = 8
 
 
 class LivePage:
@@ -267,9 +293,9 @@ def live_page(telemetry: llmtel.Telemetry, *, quick: bool) -> list[Result]:
     op = llmtel_case([object() for _ in range(8)])
     try:
         cases = [
-            ("llmtel.llm_call, page closed", with_page(op, page, None)),
-            ("llmtel.llm_call, page open (refresh every 2 s)", with_page(op, page, 2.0)),
-            ("llmtel.llm_call, page open (refresh every 0.1 s)", with_page(op, page, 0.1)),
+            ("llmtel.llm_call, page closed", with_page(op, page, None), FOLD),
+            ("llmtel.llm_call, page open (refresh every 2 s)", with_page(op, page, 2.0), FOLD),
+            ("llmtel.llm_call, page open (refresh every 0.1 s)", with_page(op, page, 0.1), FOLD),
         ]
         results = [
             *interleaved(
@@ -332,11 +358,11 @@ def dimensions(*, quick: bool) -> list[Result]:
     for scenario, n in (("non-streaming", None), ("stream 8 chunks", 8)):
         chunks = None if n is None else [object() for _ in range(n)]
         cases = [
-            ("llmtel.llm_call", llmtel_case(chunks)),
+            ("llmtel.llm_call", llmtel_case(chunks), FOLD),
             ("llmtel.llm_call, 2 opted-in keys as keywords",
-             with_dimensions(llmtel_case(chunks, tenant="acme", route="/v1/chat"), block=False)),
+             with_dimensions(llmtel_case(chunks, tenant="acme", route="/v1/chat"), block=False), FOLD),
             ("llmtel.llm_call, 2 opted-in keys from llmtel.attributes()",
-             with_dimensions(llmtel_case(chunks), block=True)),
+             with_dimensions(llmtel_case(chunks), block=True), FOLD),
         ]  # fmt: skip
         results += interleaved(
             f"record: {scenario}, metric_attributes",
@@ -351,10 +377,11 @@ def dimensions(*, quick: bool) -> list[Result]:
 def run(telemetry: llmtel.Telemetry, *, quick: bool) -> list[Result]:
     """Time every case of every scenario; ratios are against the raw SDK with a span."""
     results: list[Result] = []
+    rounds = 5 if quick else 21
     for scenario, n in SCENARIOS.items():
         chunks = None if n is None else [object() for _ in range(n)]
         cases = [
-            ("llmtel.llm_call", llmtel_case(chunks)),
+            ("llmtel.llm_call", llmtel_case(chunks), FOLD),
             ("llmtel.llm_call, fast path off", without_fastpath(llmtel_case(chunks))),
             ("raw SDK, span + metrics", raw_sdk_case(telemetry, chunks, span=True)),
             ("raw SDK, metrics only", raw_sdk_case(telemetry, chunks, span=False)),
@@ -363,10 +390,87 @@ def run(telemetry: llmtel.Telemetry, *, quick: bool) -> list[Result]:
         ]
         per_call = 1 if n is None else max(1, n // 8)
         inner = max(5, (60 if quick else 400) // per_call)
-        rounds = 5 if quick else 21
         results += interleaved(
-            f"record: {scenario}", cases, rounds=rounds, inner=inner, baseline="raw SDK, span + metrics"
+            f"record: {scenario}",
+            cases,  # type: ignore[arg-type]
+            rounds=rounds,
+            inner=inner,
+            baseline="raw SDK, span + metrics",
         )
     results += live_page(telemetry, quick=quick)
     results += dimensions(quick=quick)
+    results += series_scaling(quick=quick)
+    results += thread_scaling(telemetry, quick=quick)
     return results
+
+
+def series_scaling(*, quick: bool) -> list[Result]:
+    """Per-call cost of a non-streaming ``llm_call`` cycling through N distinct models (7 series each).
+
+    The cases share model names (model-00000, ...), so all of them together stay at N models: at 2000,
+    the duration series fill the SDK's default cardinality limit exactly; the token and cost series
+    (two per model) overflow past 1000 models, as they would in an application.
+    """
+    cases = []
+    for n in SERIES[:2] if quick else SERIES:
+        op = llmtel_case(None, [f"model-{i:05d}" for i in range(n)])
+        for _ in range(n):  # every series exists before timing
+            op()
+        FOLD()
+        cases.append((f"llmtel.llm_call, {n} model{'s' if n > 1 else ''}", op, FOLD))
+    return interleaved(
+        "record: series scaling",
+        cases,
+        rounds=5 if quick else 15,
+        inner=200 if quick else 2000,
+        baseline="llmtel.llm_call, 1 model",
+    )
+
+
+def thread_scaling(telemetry: llmtel.Telemetry, *, quick: bool) -> list[Result]:
+    """Per-call wall time, one series, with 1 and with 8 threads calling at once (the GIL shares one core)."""
+    calls = 80 if quick else 800
+    pool = ThreadPoolExecutor(THREADS)
+    try:
+        ours, raw = llmtel_case(None), raw_sdk_case(telemetry, None, span=True)
+        cases = [
+            ("llmtel.llm_call, 1 thread", in_threads(ours, pool, 1, calls), FOLD),
+            (f"llmtel.llm_call, {THREADS} threads", in_threads(ours, pool, THREADS, calls), FOLD),
+            ("raw SDK, span + metrics, 1 thread", in_threads(raw, pool, 1, calls)),
+            (f"raw SDK, span + metrics, {THREADS} threads", in_threads(raw, pool, THREADS, calls)),
+        ]
+        results = interleaved(
+            "record: threads, one series",
+            cases,  # type: ignore[arg-type]
+            rounds=5 if quick else 15,
+            inner=1,
+            baseline="raw SDK, span + metrics, 1 thread",
+        )
+    finally:
+        pool.shutdown()
+    for result in results:
+        result.samples = [sample / calls for sample in result.samples]
+    return results
+
+
+def thread_rows(results: list[Result]) -> list[Row]:
+    """Contention: the paired ratio of the 8-thread to the 1-thread per-call time, per implementation."""
+    by_name = {r.name: r for r in results if r.group == "record: threads, one series"}
+    rows = []
+    for implementation in ("llmtel.llm_call", "raw SDK, span + metrics"):
+        one, many = by_name.get(f"{implementation}, 1 thread"), by_name.get(f"{implementation}, {THREADS} threads")
+        if one is None or many is None:
+            continue
+        ratios = [m / o for m, o in zip(many.samples, one.samples, strict=True)]
+        rows.append(
+            Row(
+                f"thread scaling ({THREADS} threads / 1)",
+                f"{implementation}, {THREADS} / 1 threads",
+                paired_ratio(many, one),
+                min(ratios),
+                max(ratios),
+                "x",
+                note=f"per-call wall time with {THREADS} threads on one series over 1 thread, paired per round",
+            )
+        )
+    return rows

@@ -15,7 +15,7 @@ from importlib.metadata import version
 
 from benchmarks.harness import Row, render, rows_from
 
-SECTIONS = ("record", "spans", "scrape", "memory", "import")
+SECTIONS = ("record", "spans", "scrape", "memory", "import", "wrapper")
 
 
 def versions() -> dict[str, str]:
@@ -84,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
 
         telemetry = record.configure()
         try:
-            rows += rows_from(record.run(telemetry, quick=args.quick))
+            results = record.run(telemetry, quick=args.quick)
+            rows += rows_from(results)
             rows += per_chunk_rows(rows)
+            rows += record.thread_rows(results)
         finally:
             llmtel.shutdown()
     if "spans" in only:
@@ -110,6 +112,15 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import importtime
 
         rows += importtime.run(quick=args.quick)
+    if "wrapper" in only:
+        import llmtel
+        from benchmarks import record, wrapper
+
+        record.configure()
+        try:
+            rows += wrapper.run(quick=args.quick)
+        finally:
+            llmtel.shutdown()
     print(render(rows), flush=True)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

@@ -24,6 +24,7 @@ from opentelemetry.sdk.metrics import (
     MeterProvider,
     TraceBasedExemplarFilter,
 )
+from opentelemetry.sdk.metrics._internal.exemplar import exemplar_reservoir as _reservoir_module
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
 from opentelemetry.sdk.metrics.view import (
     ExplicitBucketHistogramAggregation,
@@ -91,6 +92,12 @@ def _points(reader: InMemoryMetricReader) -> list[dict[str, Any]]:
     return sorted(out, key=lambda p: sorted(p["attributes"].items(), key=str))
 
 
+@pytest.fixture(autouse=True)
+def _own_randrange(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests may give the SDK's sampling reservoirs their own random numbers; put the module's back after."""
+    monkeypatch.setattr(_reservoir_module, "randrange", _reservoir_module.randrange)
+
+
 @pytest.fixture
 def tracer() -> trace.Tracer:
     return TracerProvider().get_tracer("t")
@@ -121,7 +128,10 @@ def _compare(
     fast_out: list[list[dict[str, Any]]] = []
     for round_no in range(collects):  # later rounds: accumulation (cumulative), reset (delta), cached plans
         for instrument, fast in ((plain_i, False), (fast_i, True)):
-            random.seed(round_no)  # sampling reservoirs draw the same numbers on both sides
+            random.seed(round_no)
+            # Sampling reservoirs draw the same numbers on both sides: the plain side when it records,
+            # the fast side when its buffers are folded at collection.
+            _reservoir_module.randrange = random.Random(round_no).randrange  # restored by _own_randrange
             for values, attrs in batches:
                 with tracer.start_as_current_span("call"):
                     if not fast:
@@ -218,9 +228,12 @@ def test_fallback_custom_exemplar_filter(tracer: trace.Tracer) -> None:
     _compare(tracer, [(VALUES, ATTRS)], make=lambda: _pipeline(exemplar_filter=BigOnly()), expect_fast=False)
 
 
-def test_fallback_bad_values(tracer: trace.Tracer, caplog: pytest.LogCaptureFixture) -> None:
-    # The plain path warns about and drops each bad value, keeping the rest.
-    _compare(tracer, [([0.1, math.nan, 0.2, -1.0, math.inf], ATTRS)], expect_fast=False, collects=1)
+def test_bad_values_are_rejected_by_the_sdk(tracer: trace.Tracer, caplog: pytest.LogCaptureFixture) -> None:
+    # Rejected values go through the public API at once (the SDK warns about and drops each one, and no
+    # state changes); the rest of the call's values take the fast path.
+    _compare(tracer, [([0.1, math.nan, 0.2, -1.0, math.inf], ATTRS)], collects=1)
+    warnings = [r.getMessage() for r in caplog.records if "Histogram h" in r.getMessage()]
+    assert len(warnings) == 6, warnings  # three per pipeline
 
 
 def test_fallback_when_internals_unavailable(tracer: trace.Tracer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -248,8 +261,10 @@ def test_equal_values_of_different_types_stay_apart(tracer: trace.Tracer) -> Non
 
 
 def test_series_dropped_from_the_sdk_storage_are_recreated(tracer: trace.Tracer) -> None:
-    # What the bridge does in a forked worker: clear every view match's series in place.
+    # What the bridge does in a forked worker: clear every view match's series in place (after
+    # os.fork() has folded the buffers: the drain here).
     def forget(provider: MeterProvider) -> None:
+        _fastpath.drain()
         for storage in provider._measurement_consumer._reader_storages.values():
             for matches in storage._instrument_view_instrument_matches.values():
                 for match in matches:
@@ -305,14 +320,16 @@ def test_sums_equal_to_plain_path(tracer: trace.Tracer, kind: str) -> None:
     _compare(tracer, batches, kind=kind, collects=3)
 
 
-def test_counter_rejects_negative_like_the_sdk() -> None:
+def test_counter_rejects_negative_like_the_sdk(caplog: pytest.LogCaptureFixture) -> None:
     provider, (reader, _), _ = _pipeline()
     counter = provider.get_meter("t").create_counter("c")
-    assert _fastpath.add(counter, -1.0, ATTRS) is False  # the SDK warns and drops it
+    assert _fastpath.add(counter, -1.0, ATTRS) is False  # the SDK warns and drops it, at once
     assert _fastpath.add(counter, math.nan, ATTRS) is False
     assert _fastpath.add(counter, 2.0, ATTRS) is True
     (point,) = _points(reader)
     assert point["value"] == 2.0
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("non-negative on Counter c" in m for m in messages) and any("nan is not finite" in m for m in messages)
 
 
 def _tpoc_point(reader: InMemoryMetricReader) -> Any:
@@ -341,8 +358,8 @@ def test_llm_call_stream_records_every_chunk_gap(monkeypatch: pytest.MonkeyPatch
             trace_id = call.span.get_span_context().trace_id
         point = _tpoc_point(reader)
         assert point.count == 49
-        assert point.sum == pytest.approx(sum(call._gaps))
-        assert point.min == min(call._gaps) and point.max == max(call._gaps)
+        assert point.sum == pytest.approx(sum(call._gaps()))
+        assert point.min == min(call._gaps()) and point.max == max(call._gaps())
         assert point.exemplars and {e.trace_id for e in point.exemplars} == {trace_id}
         assert {k: v for k, v in point.attributes.items()} == {
             semconv.OPERATION_NAME: "chat", semconv.PROVIDER_NAME: "openai", semconv.REQUEST_MODEL: "m",

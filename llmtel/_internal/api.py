@@ -17,6 +17,7 @@ import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import Token
+from itertools import pairwise
 from time import perf_counter
 from types import TracebackType
 from typing import Any, TypeVar, overload
@@ -33,6 +34,7 @@ from llmtel._internal import fastpath as _fastpath
 from llmtel._internal import state as _state
 from llmtel._internal import values as _values
 from llmtel._internal.dimensions import block_attributes
+from llmtel._internal.instruments import Instruments
 from llmtel._internal.pricing import SOURCE_REPORTED
 from llmtel._internal.values import (
     clean_attributes,
@@ -228,6 +230,71 @@ class _Operation:
         self._end(exc)
 
 
+# The series an llm_call records, in the order LLMCall._record passes their values.
+_CLIENT_SLOTS = (
+    "active",
+    "duration",
+    "ttfc",
+    "tpoc",
+    "tokens input",
+    "tokens output",
+    "cost input",
+    "cost output",
+    "cost",
+)
+_SERVER_SLOTS = ("active", "duration", "ttft", "tpot", "tokens input", "tokens output")
+
+
+def _layout(ins: Instruments, role: str) -> _fastpath.Layout:
+    """The record-path layout of an ``llm_call`` of ``role`` (built once per instruments object).
+
+    Its variant is ``(cost source, late attributes, active-requests attributes)``; :func:`_slot_attributes`
+    gives each slot's attributes from the call's attributes, error type and variant.
+    """
+    layouts = ins.layouts
+    if not layouts:
+        client = [ins.active, ins.client_duration, ins.client_ttfc, ins.client_tpoc, ins.client_tokens,
+                  ins.client_tokens, ins.cost, ins.cost, ins.cost]  # fmt: skip
+        server = [ins.active, ins.server_duration, ins.server_ttft, ins.server_tpot, ins.client_tokens,
+                  ins.client_tokens]  # fmt: skip
+        for name, instruments, slots in (("client", client, _CLIENT_SLOTS), ("server", server, _SERVER_SLOTS)):
+            layouts[name] = _fastpath.Layout(
+                instruments, functools.partial(_slot_attributes, ins, name == "client", slots)
+            )
+    layout: _fastpath.Layout = layouts[role]
+    return layout
+
+
+def _slot_attributes(
+    ins: Instruments,
+    client: bool,
+    slots: tuple[str, ...],
+    slot: int,
+    attrs: Mapping[str, Any],
+    error_type: str | None,
+    variant: tuple[Any, ...],
+) -> dict[str, Any]:
+    """The attributes of slot ``slot`` of a call (computed once per distinct call, when its plans are made)."""
+    name = slots[slot]
+    source, late, active = variant
+    if name == "active":  # the -1 of the +1 that _begin recorded, on the same series
+        return dict(active)
+    err_attrs = {**attrs, semconv.ERROR_TYPE: error_type} if error_type is not None else dict(attrs)
+    if name == "duration":  # late attributes: only the keys each instrument's allowlist names
+        instrument = semconv.CLIENT_OPERATION_DURATION if client else semconv.SERVER_REQUEST_DURATION
+        return {**err_attrs, **ins.allowed(instrument, late)} if late else err_attrs
+    if name in ("ttfc", "tpoc"):
+        return err_attrs
+    if name.startswith("tokens"):
+        tokens = {**attrs, **ins.allowed(semconv.CLIENT_TOKEN_USAGE, late)} if late else dict(attrs)
+        return {**tokens, semconv.TOKEN_TYPE: name.split()[1]}
+    if name.startswith("cost "):
+        return {**attrs, semconv.TOKEN_TYPE: name.split()[1], semconv.COST_SOURCE: source}
+    if name == "cost":
+        return {**attrs, semconv.COST_SOURCE: SOURCE_REPORTED}
+    return dict(attrs)  # server ttft / tpot: successful calls only, no error.type
+
+
 class LLMCall(_Operation):
     """One inference call. Use through :func:`llm_call`."""
 
@@ -269,10 +336,7 @@ class LLMCall(_Operation):
         self.cost: float | None = None
         self.priced_cost: float | None = None
         self.cost_source: str | None = None
-        self._first: float | None = None
-        self._last: float | None = None
-        self._gaps: list[float] = []
-        self._chunks = 0
+        self._chunk_times: list[float] = []  # perf_counter() of each chunk; gaps are taken at the end
         port = clean_port(server_port)
         # One attribute dict per call; every metric's allowlist is a subset of these keys.
         self._attrs: dict[str, Any] = {semconv.OPERATION_NAME: self.operation}
@@ -312,18 +376,16 @@ class LLMCall(_Operation):
     # -- streaming ----------------------------------------------------------
     def mark_first_token(self) -> None:
         """Mark the first token/chunk now (hand-driven streams); later calls are ignored."""
-        if self._first is None:
+        if not self._chunk_times:
             self.mark_chunk()
 
     def mark_chunk(self) -> None:
         """Mark that a chunk arrived now. The first one gives time to first chunk."""
-        now = perf_counter()
-        if self._first is None:
-            self._first = now
-        else:
-            self._gaps.append(now - self._last)  # type: ignore[operator]
-        self._last = now
-        self._chunks += 1
+        self._chunk_times.append(perf_counter())
+
+    def _gaps(self) -> tuple[float, ...]:
+        """Seconds between consecutive chunks (``time_per_output_chunk`` samples)."""
+        return tuple(later - earlier for earlier, later in pairwise(self._chunk_times))
 
     @overload
     def wrap_stream(self, stream: AsyncIterable[T]) -> AsyncIterator[T]: ...
@@ -336,15 +398,15 @@ class LLMCall(_Operation):
         return self._wrap_sync(stream)
 
     def _wrap_sync(self, stream: Iterable[T]) -> Iterator[T]:
-        mark = self.mark_chunk
+        mark = self._chunk_times.append  # mark_chunk() inline: the per-chunk cost is this append
         for chunk in stream:
-            mark()
+            mark(perf_counter())
             yield chunk
 
     async def _wrap_async(self, stream: AsyncIterable[T]) -> AsyncIterator[T]:
-        mark = self.mark_chunk
+        mark = self._chunk_times.append
         async for chunk in stream:
-            mark()
+            mark(perf_counter())
             yield chunk
 
     # -- results ------------------------------------------------------------
@@ -405,60 +467,46 @@ class LLMCall(_Operation):
     @property
     def time_to_first_chunk(self) -> float | None:
         """Seconds from the start of the call to the first chunk, once seen."""
-        return None if self._first is None else self._first - self._start
+        return self._chunk_times[0] - self._start if self._chunk_times else None
 
     # -- recording ----------------------------------------------------------
     def _record(self, duration: float) -> None:
-        # _fastpath.record/add/record_many equal instrument.record()/add() per value, with the
-        # per-call SDK work done once (see llmtel/_internal/fastpath.py and docs/performance.md).
+        # One lookup finds every series of the call (a plan bundle); the values are buffered and folded
+        # into the SDK's aggregations in batches (llmtel/_internal/fastpath.py, docs/performance.md).
         ins = self._handles.instruments
-        record = _fastpath.record
-        _fastpath.add(ins.active, -1, self._active_attrs)
         attrs = self._attrs
         if self.response_model is not None:
             attrs[semconv.RESPONSE_MODEL] = self.response_model
-        ok = self.error_type is None
-        if self.error_type is not None:
-            err_attrs = {**attrs, semconv.ERROR_TYPE: self.error_type}
-        else:
-            err_attrs = attrs
         ttfc = self.time_to_first_chunk
-        tok_attrs = attrs
-        dur_attrs = err_attrs
-        if self._late:  # only the keys each instrument's allowlist names
-            tok_attrs = {**attrs, **ins.allowed(semconv.CLIENT_TOKEN_USAGE, self._late)}
-            duration_name = (
-                semconv.CLIENT_OPERATION_DURATION if self.role == "client" else semconv.SERVER_REQUEST_DURATION
-            )
-            dur_attrs = {**err_attrs, **ins.allowed(duration_name, self._late)}
+        values: tuple[Any, ...]
+        source = None
         if self.role == "client":
-            record(ins.client_duration, duration, dur_attrs)
-            if ttfc is not None:
-                record(ins.client_ttfc, ttfc, err_attrs)
-                # All gaps of the call in one aggregation step.
-                _fastpath.record_many(ins.client_tpoc, self._gaps, err_attrs)
+            cost_in = cost_out = reported = None
+            if self.cost is not None:
+                reported = self.cost
+            else:
+                priced = self._priced_cost()
+                if priced is not None:
+                    input_usd, output_usd, source = priced
+                    cost_in = input_usd if self.input_tokens is not None else None
+                    cost_out = output_usd if self.output_tokens is not None else None
+            gaps = self._gaps() if ttfc is not None else ()
+            tokens_in, tokens_out = self.input_tokens, self.output_tokens
+            values = (-1, duration, ttfc, gaps or None, tokens_in, tokens_out, cost_in, cost_out, reported)
         else:
-            record(ins.server_duration, duration, dur_attrs)
-            if ok and ttfc is not None:
-                record(ins.server_ttft, ttfc, attrs)
-                output = self.output_tokens if self.output_tokens else self._chunks
+            ttft = tpot = None
+            if self.error_type is None and ttfc is not None:
+                ttft = ttfc
+                output = self.output_tokens if self.output_tokens else len(self._chunk_times)
                 if output and output > 1:
-                    record(ins.server_tpot, (duration - ttfc) / (output - 1), attrs)
-        if self.input_tokens is not None:
-            record(ins.client_tokens, self.input_tokens, {**tok_attrs, semconv.TOKEN_TYPE: "input"})
-        if self.output_tokens is not None:
-            record(ins.client_tokens, self.output_tokens, {**tok_attrs, semconv.TOKEN_TYPE: "output"})
-        if self.role == "client":
-            self._record_cost(attrs)
+                    tpot = (duration - ttfc) / (output - 1)
+            values = (-1, duration, ttft, tpot, self.input_tokens, self.output_tokens)
+        _layout(ins, self.role).record(attrs, self.error_type, (source, self._late, self._active_attrs), values)
 
-    def _record_cost(self, attrs: dict[str, Any]) -> None:
-        """The reported cost as it is, or the priced one split into input and output."""
-        cost = self._handles.instruments.cost
-        if self.cost is not None:
-            _fastpath.add(cost, self.cost, {**attrs, semconv.COST_SOURCE: SOURCE_REPORTED})
-            return
+    def _priced_cost(self) -> tuple[float, float, str] | None:
+        """Input and output cost in USD from the price table, and its source (None: not priced)."""
         if not (self.input_tokens or self.output_tokens):
-            return
+            return None
         priced = self._handles.prices.split_cost(
             self.response_model or self.model,
             self.provider,
@@ -468,20 +516,17 @@ class LLMCall(_Operation):
             self.cache_creation_input_tokens or 0,
         )
         if priced is None:
-            return
+            return None
         input_usd, output_usd, source = priced
         # A huge price times a huge count: bounded like every other amount, so the counter's sum stays finite.
         if (
             _values.clean_amount(input_usd, "invalid cost") is None
             or _values.clean_amount(output_usd, "invalid cost") is None
         ):
-            return
+            return None
         self.priced_cost = input_usd + output_usd
         self.cost_source = source
-        if self.input_tokens is not None:
-            _fastpath.add(cost, input_usd, {**attrs, semconv.TOKEN_TYPE: "input", semconv.COST_SOURCE: source})
-        if self.output_tokens is not None:
-            _fastpath.add(cost, output_usd, {**attrs, semconv.TOKEN_TYPE: "output", semconv.COST_SOURCE: source})
+        return priced
 
     def _final_span_attributes(self) -> dict[str, Any]:
         attrs: dict[str, Any] = {}
@@ -621,7 +666,9 @@ class ToolInvocation(_Decoratable):
         return self._extra_span_attributes(attrs)
 
     def _record(self, duration: float) -> None:
-        self._handles.instruments.tool_duration.record(duration, self._with_error({semconv.TOOL_NAME: self.name}))
+        _fastpath.record(
+            self._handles.instruments.tool_duration, duration, self._with_error({semconv.TOOL_NAME: self.name})
+        )
 
 
 def tool(name: Any, *, tool_type: str | None = None, call_id: Any = None, **attributes: Any) -> ToolInvocation:
@@ -658,7 +705,9 @@ class AgentInvocation(_Decoratable):
         return self._extra_span_attributes(attrs)
 
     def _record(self, duration: float) -> None:
-        self._handles.instruments.agent_duration.record(duration, self._with_error({semconv.AGENT_NAME: self.name}))
+        _fastpath.record(
+            self._handles.instruments.agent_duration, duration, self._with_error({semconv.AGENT_NAME: self.name})
+        )
 
 
 def agent(name: Any, *, agent_id: Any = None, provider: Any = None, **attributes: Any) -> AgentInvocation:
@@ -725,15 +774,15 @@ class Retrieval(_Decoratable):
         source: dict[str, Any] = dict(self._dims)
         if self.data_source is not None:
             source[semconv.DATA_SOURCE_ID] = self.data_source
-        ins.retrieval_duration.record(duration, self._with_error(dict(source)))
+        _fastpath.record(ins.retrieval_duration, duration, self._with_error(dict(source)))
         if self.documents is not None:
-            ins.retrieval_documents.record(self.documents, source)
+            _fastpath.record(ins.retrieval_documents, self.documents, source)
         if self._relevant_ranks is not None:
             first = self._relevant_ranks[0] if self._relevant_ranks else None
             k = self.top_k if self.top_k is not None else self.documents
             hit = first is not None and (k is None or first <= k)
-            ins.retrieval_judged.add(1, {**source, semconv.RETRIEVAL_HIT: "true" if hit else "false"})
-            ins.retrieval_rr.record(1.0 / first if first else 0.0, source)
+            _fastpath.add(ins.retrieval_judged, 1, {**source, semconv.RETRIEVAL_HIT: "true" if hit else "false"})
+            _fastpath.record(ins.retrieval_rr, 1.0 / first if first else 0.0, source)
 
     def _final_span_attributes(self) -> dict[str, Any]:
         return {semconv.RETRIEVAL_DOCUMENTS_COUNT: self.documents} if self.documents is not None else {}

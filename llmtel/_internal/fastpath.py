@@ -1,66 +1,106 @@
-"""A record path for llmtel's end-of-call recordings that skips the SDK's per-measurement work.
+"""llmtel's record path: capture on the call path, aggregate in batches off it.
 
 Through the public API every ``Histogram.record()`` / ``Counter.add()`` builds
-a ``Measurement`` object, cleans and copies the attribute dict, hashes it per
-view, takes a lock, searches the bucket and offers an exemplar: 7-14 µs each
-with GenAI attributes (docs/performance.md has the profile). A streamed answer
-gives one ``time_per_output_chunk`` sample per chunk, and every call records
-the same attribute set into several instruments, so most of that work repeats.
+a ``Measurement``, cleans and copies the attribute dict, hashes it per view,
+takes the aggregation's lock, searches the bucket and offers an exemplar:
+7-17 µs each with GenAI attributes (docs/performance.md has the profile), and
+an LLM call records seven of them.
 
-Here, per instrument and attribute set, the resolution (cleaned attributes,
-the view matches of every reader, their aggregation objects) is done once and
-kept as a *plan*; a call then folds all its values into each aggregation under
-the aggregation's lock in one step, and offers exemplars as the plain path
-would.
+Here a call does two cheap things:
+
+1. **Find its plan** (per instrument and attribute set: the cleaned
+   attributes, every reader's view match and the series' aggregation object,
+   resolved once) or, for an ``llm_call``, its *bundle* (:class:`Layout`): the
+   plans of every series the call records, found with one lookup. Plans live
+   in LRU caches sized by the instruments' cardinality limit (twice it: every
+   series an instrument can hold keeps its plan, and as many attribute sets
+   past the limit, which the SDK folds into the overflow series); such a set
+   is cached from its second use on, so a label explosion neither costs
+   memory nor evicts plans in use.
+2. **Append** ``(plan or bundle, values, time, context)`` to its thread's
+   buffer: no lock, no SDK call.
+
+The buffers are folded into the SDK's aggregations in batches (:func:`drain`):
+at the start of every collection by any reader of a provider the fast path
+wrote to (a hook registered with the SDK's measurement consumer runs before
+the reader's storage is collected, so Prometheus scrapes, OTLP intervals,
+``force_flush`` and shutdown see everything recorded before them), when a
+thread's buffer holds ``BUFFER_LIMIT`` entries (that thread folds its own),
+and before ``os.fork()``. A batch folds all values of one series under its
+locks in one step.
+
+Equivalence with the plain path (tested value for value, with exemplars, in
+tests/test_fastpath.py and a randomized differential test): bucket counts,
+count, min and max are equal; sums add the values one by one in record order
+(per thread), so they are equal to the bit; exemplar reservoirs end in the
+state per-value offers leave: the aligned-bucket reservoir (histograms) is
+offered the last sampled value per bucket (and, where that one had no span,
+the last one with a span first, since a bucket keeps the previous span ids),
+the simple fixed-size reservoir (sums) draws the same random numbers per
+value and is offered only the values it keeps, any other reservoir gets every
+value. Each value keeps its call's timestamp and context. Values the SDK
+would reject (negative, NaN, inf) go through the public API (at once, or for
+a bundle slot already resolved, when folded), so the SDK warns about and
+drops them as it would have, and they create no series. Deviations: a delta
+series created in its first collection interval starts at the fold, not at
+its first record; across threads, values are folded thread by thread (the
+order between threads is a race on the plain path too).
+
+Nothing is lost: a dying thread's buffer stays registered until it has been
+folded; ``os.fork()`` folds everything first (the child starts with empty
+buffers and fresh plans); memory between collections is bounded by
+``BUFFER_LIMIT`` entries per thread.
 
 This goes below the SDK's public API (``opentelemetry-sdk`` ``_internal``
-objects, pinned to ``>=1.45,<1.46`` in pyproject.toml). It takes the fast
-route only when every object on the way is exactly the type it was written
-for: an SDK ``_Histogram`` / ``_Counter`` / ``_UpDownCounter``, the
-synchronous measurement consumer, reader storages, view matches, the
-explicit-bucket histogram or sum aggregation, and one of the SDK's three
-exemplar filters. Anything else (another SDK version, a non-SDK or proxy
-provider, a view that changes the aggregation, a custom exemplar filter,
-non-finite values) takes the plain path, one public ``record()``/``add()`` per
-value.
-
-Equivalence with the plain path (tested sample for sample in
-tests/benchmarks/test_fastpath.py): bucket counts, count, min and max are
-equal; sums add the values one by one in the same order, so they are equal to
-the bit; every value is offered to the exemplar reservoir in order, except that
-for the aligned-bucket reservoir (the histogram default, which keeps the last
-value offered per bucket) only the last value of each bucket is offered,
-leaving it in the same state. Exemplars keep the trace/span ids and filtered
-attributes; the values of one call share one timestamp.
-
-Plans stay valid because the SDK never removes a series' aggregation from a
-cumulative view match; still, every use checks that each series is still the
-one in the match (llmtel's bridge forgets series a forked worker inherited) and
-rebuilds the plan otherwise. Matches that reset on collection (delta
-temporality) are resolved again under the match's lock on every call, as the
-SDK does, and a plan is dropped when a reader is added to or removed from the
-provider.
+objects) and is used only on the SDK versions it is tested on
+(:data:`PROVEN_SDK_VERSIONS`, one version check: :data:`available`), and only
+when every object on the way is exactly the type it was written for (SDK
+instruments, the synchronous measurement consumer, reader storages, view
+matches, the explicit-bucket histogram or sum aggregation, one of the SDK's
+three exemplar filters). Anything else takes the public API, one
+``record()``/``add()`` per value, at once.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import threading
 import weakref
 from bisect import bisect_left
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from functools import reduce
 from operator import add as _add
 from time import time_ns
 from typing import Any
 
 from opentelemetry.context import Context, get_current
+from opentelemetry.trace import INVALID_SPAN, get_current_span
 
-__all__ = ["add", "available", "record", "record_many"]
+from llmtel._internal import errors as _errors
 
-try:  # Everything below is SDK-internal: a missing name means "use the plain path".
+__all__ = [
+    "BUFFER_LIMIT",
+    "PROVEN_SDK_VERSIONS",
+    "Layout",
+    "add",
+    "available",
+    "drain",
+    "record",
+    "record_many",
+]
+
+#: ``(major, minor)`` SDK versions whose internals this module is written and tested against.
+PROVEN_SDK_VERSIONS = frozenset({(1, 45)})
+
+try:  # Everything below is SDK-internal: a missing name means "use the public API".
     from opentelemetry.attributes import _clean_attribute_value
-    from opentelemetry.sdk.metrics._internal._view_instrument_match import _hash_attributes, _ViewInstrumentMatch
+    from opentelemetry.sdk.metrics._internal._view_instrument_match import (
+        _OVERFLOW_KEY,
+        _hash_attributes,
+        _ViewInstrumentMatch,
+    )
     from opentelemetry.sdk.metrics._internal.aggregation import (
         _DropAggregation,
         _ExplicitBucketHistogramAggregation,
@@ -70,145 +110,447 @@ try:  # Everything below is SDK-internal: a missing name means "use the plain pa
         AlignedHistogramBucketExemplarReservoir,
         AlwaysOffExemplarFilter,
         AlwaysOnExemplarFilter,
+        SimpleFixedSizeExemplarReservoir,
         TraceBasedExemplarFilter,
     )
+    from opentelemetry.sdk.metrics._internal.exemplar import exemplar_reservoir as _reservoir_module
     from opentelemetry.sdk.metrics._internal.instrument import _Counter, _Histogram, _UpDownCounter
     from opentelemetry.sdk.metrics._internal.measurement_consumer import SynchronousMeasurementConsumer
     from opentelemetry.sdk.metrics._internal.metric_reader_storage import MetricReaderStorage
     from opentelemetry.sdk.version import __version__ as _sdk_version
 
     _FILTERS: tuple[type, ...] = (TraceBasedExemplarFilter, AlwaysOnExemplarFilter, AlwaysOffExemplarFilter)
-    # Written and tested against these internals; any other SDK minor falls back.
-    available = _sdk_version.startswith("1.45.")
-except ImportError:  # pragma: no cover - depends on the installed SDK
+    #: The one gate: True on a proven SDK version, else every value takes the public API.
+    available = tuple(int(part) for part in _sdk_version.split(".")[:2]) in PROVEN_SDK_VERSIONS
+except (ImportError, ValueError):  # pragma: no cover - depends on the installed SDK
     available = False
 
-# Plans per instrument: the hot attribute sets of an app are few (models x providers x errors).
-# Cleared when full; a miss costs about one plain record. Bounded so a label explosion costs no memory.
-_MAX_PLANS = 256
+#: Entries a thread buffers before it folds them itself (one entry per call or per record).
+BUFFER_LIMIT = 1024
+# Plans kept per cache before the first view match tells the real limit (twice the SDK's default).
+_DEFAULT_CAPACITY = 4000
 _SCALARS = frozenset((str, int, float, bool))
+_NUMBERS = (int, float)
+_HIST, _SUM = "histogram", "sum"
+
+
+# -- plans ------------------------------------------------------------------------------------
 
 
 class _Target:
     """One series of one view of one reader that a plan writes into."""
 
-    __slots__ = ("aggregation", "aligned", "key", "match", "point_attributes", "reset")
+    __slots__ = ("aggregation", "aligned", "key", "match", "point_attributes", "reset", "slot")
 
     def __init__(self, match: Any, key: Any, point_attributes: dict[str, Any], aggregation: Any) -> None:
         self.match = match
-        self.key = key
+        self.key = key  # the series asked for
         self.point_attributes = point_attributes
+        # Delta: the match swaps its series out at each collection, so the series is looked up (and
+        # created, in record order, which decides what overflows) when values are folded.
+        self.reset = aggregation is None
+        self.slot = key
         self.aggregation = aggregation
-        self.reset = bool(match._reset_on_collect)
-        reservoir = aggregation._reservoir
+        if aggregation is not None:
+            self._bind(aggregation)
+        # The match's own aggregation object is built like its series are (same reservoir factory).
+        reservoir = (aggregation or match._aggregation)._reservoir
         self.aligned = type(reservoir) is AlignedHistogramBucketExemplarReservoir and tuple(
             reservoir._boundaries
-        ) == getattr(aggregation, "_boundaries", None)
+        ) == getattr(aggregation or match._aggregation, "_boundaries", None)
+
+    def _bind(self, aggregation: Any) -> None:
+        self.aggregation = aggregation
+        # Past the cardinality limit the SDK hands out the overflow series: remember where it sits.
+        overflowed = self.match._attributes_aggregation.get(self.key) is not aggregation
+        self.slot = _OVERFLOW_KEY if overflowed else self.key
 
     def current(self) -> Any:
-        """The aggregation to write into now (caller holds ``match._lock`` when ``reset``)."""
+        """The aggregation to fold into now; the caller holds ``match._lock`` when ``reset``."""
+        match = self.match
         if self.reset:
-            return self.match._get_or_create_aggregation(self.key, self.point_attributes)
+            return match._get_or_create_aggregation(self.key, self.point_attributes)
+        if match._attributes_aggregation.get(self.slot) is not self.aggregation:
+            # The SDK never drops a cumulative series, but llmtel's bridge forgets the series a
+            # forked worker inherited (PrometheusBridgeReader._after_fork_in_child): start it again.
+            with match._lock:
+                self._bind(match._get_or_create_aggregation(self.key, self.point_attributes))
         return self.aggregation
 
 
 class _Plan:
-    __slots__ = ("cacheable", "cleaned", "exemplar_filter", "offered", "storages", "targets")
+    """Where one instrument's values with one attribute set go, resolved once."""
 
-    def __init__(
-        self, storages: Any, cleaned: dict[str, Any], targets: list[_Target] | None, exemplar_filter: Any
-    ) -> None:
-        self.storages = storages
-        self.cleaned = cleaned
-        self.targets = targets  # None: not eligible, use the plain path
-        self.exemplar_filter = exemplar_filter
-        self.cacheable = True
-        self.offered: dict[str, Any] | None = cleaned  # the attributes exemplars are offered with
+    __slots__ = ("attributes", "filter", "instrument", "kind", "offered", "sampling", "targets")
 
-    def stale(self) -> bool:
-        """True when a series this plan writes into is no longer in the SDK's storage.
-
-        The SDK itself never drops a cumulative series, but llmtel's bridge forgets the
-        series a forked worker inherited (``PrometheusBridgeReader.after_fork_in_child``).
-        """
-        for target in self.targets or ():
-            if not target.reset and target.match._attributes_aggregation.get(target.key) is not target.aggregation:
-                return True
-        return False
-
-    def sample(self, value: float, now: int, ctx: Context) -> bool:
-        """The exemplar filter's answer; the SDK's three filters do not look at the value."""
-        return bool(self.exemplar_filter.should_sample(value, now, self.cleaned, ctx))
+    def __init__(self, instrument: Any, kind: str, attributes: Any, offered: Any, targets: list[_Target]) -> None:
+        self.instrument = instrument
+        self.kind = kind
+        self.attributes = attributes  # as given: the public API gets these for rejected values
+        self.offered = offered  # the cleaned attributes exemplars are offered with (None for None)
+        self.targets = targets
+        self.filter: Any = None
+        # Reservoirs other than aligned-bucket ones take each value in record order (end of _fold).
+        self.sampling = any(not target.aligned for target in targets)
 
 
-_plans: weakref.WeakKeyDictionary[Any, dict[Any, _Plan]] = weakref.WeakKeyDictionary()
+def _kind(instrument: Any) -> str | None:
+    kind = type(instrument)
+    if kind is _Histogram:
+        return _HIST
+    if kind is _Counter or kind is _UpDownCounter:
+        return _SUM
+    return None
 
 
-def _build(instrument: Any, storages: Any, attributes: Any, aggregation_type: type, exemplar_filter: Any) -> _Plan:
-    # What Measurement() and _ViewInstrumentMatch.consume_measurement() do per value, once.
+def _build(instrument: Any, kind: str, storages: Any, attributes: Any) -> _Plan | None:
+    """What Measurement() and _ViewInstrumentMatch.consume_measurement() do per value, once (None: not eligible)."""
     cleaned: dict[str, Any] = _clean_attribute_value(attributes, None) if attributes is not None else {}
+    aggregation_type = _ExplicitBucketHistogramAggregation if kind is _HIST else _SumAggregation
     targets: list[_Target] = []
-    overflowed = False
     for storage in storages.values():
         if type(storage) is not MetricReaderStorage:
-            return _Plan(storages, cleaned, None, exemplar_filter)
+            return None
         for match in storage._get_or_init_view_instrument_match(instrument):
             if type(match) is not _ViewInstrumentMatch:
-                return _Plan(storages, cleaned, None, exemplar_filter)
+                return None
             keys = match._view._attribute_keys
             point_attributes = cleaned if keys is None else {k: v for k, v in cleaned.items() if k in keys}
             key = _hash_attributes(point_attributes)
-            with match._lock:
-                aggregation = match._get_or_create_aggregation(key, point_attributes)
-            if type(aggregation) is _DropAggregation:
+            if type(match._aggregation) is _DropAggregation:
                 continue  # a Drop view records nothing (configure drops foreign gen_ai.client.* this way)
-            if type(aggregation) is not aggregation_type:
-                return _Plan(storages, cleaned, None, exemplar_filter)
-            targets.append(_Target(match, key, point_attributes, aggregation))
-            # Past the cardinality limit the series folds into the overflow one: use the plan once,
-            # never cache it, so new attribute sets cost no memory once capped.
-            overflowed = overflowed or match._attributes_aggregation.get(key) is not aggregation
-    plan = _Plan(storages, cleaned, targets, exemplar_filter)
-    plan.cacheable = not overflowed
+            if type(match._aggregation) is not aggregation_type:  # what its series are made of
+                return None
+            if match._reset_on_collect:
+                targets.append(_Target(match, key, point_attributes, None))
+                continue
+            with match._lock:  # a cumulative series is created now, as the SDK would at this record
+                targets.append(
+                    _Target(match, key, point_attributes, match._get_or_create_aggregation(key, point_attributes))
+                )
+    return _Plan(instrument, kind, attributes, cleaned if attributes is not None else None, targets)
+
+
+def _key(attributes: Any) -> Any:
+    """The cache key of an attribute dict, or None when it cannot be cached.
+
+    Types are part of the key: the SDK keeps 1, 1.0 and True apart, tuples compare them equal.
+    Only scalar values are cached: (1, 2) and (1.0, 2.0) would share a key.
+    """
     if attributes is None:
-        plan.offered = None  # as Measurement(attributes=None) offers them
+        return ()
+    try:
+        types = tuple(map(type, attributes.values()))
+        return (tuple(attributes.items()), types) if _SCALARS.issuperset(types) else None
+    except (TypeError, AttributeError):  # not a mapping: the public API warns about it
+        return None
+
+
+class _Cache:
+    """Plans (or bundles) by attribute key for one consumer: LRU, twice as large as its cardinality limit."""
+
+    __slots__ = (
+        "__weakref__", "capacity", "consumer", "eligible", "filter", "hooked", "items", "seen", "sized", "storages",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.items: OrderedDict[Any, Any] = OrderedDict()
+        self.seen: OrderedDict[Any, bool] = OrderedDict()  # sets past the limit used once
+        self.storages: Any = None
+        self.filter: Any = None
+        self.consumer: Any = None
+        self.eligible = False
+        self.hooked = False
+        self.capacity = _DEFAULT_CAPACITY
+        self.sized = False  # capacity still the default: no view match seen yet
+        _caches.add(self)
+
+    def check(self, instrument: Any) -> bool:
+        """True when plans for ``instrument`` may be used now; resets the cache when readers changed."""
+        consumer = instrument._measurement_consumer
+        if consumer is not self.consumer or consumer._reader_storages is not self.storages:
+            return self._reset(consumer)
+        if consumer._sdk_config.exemplar_filter is not self.filter:
+            return self._reset(consumer)
+        if self.eligible and not self.hooked:
+            self.hooked = _hook(consumer)
+        return self.eligible and self.hooked
+
+    def _reset(self, consumer: Any) -> bool:
+        self.items.clear()  # readers, filter or consumer changed: every plan is resolved again
+        self.seen.clear()
+        self.consumer = consumer
+        self.eligible = False
+        if type(consumer) is not SynchronousMeasurementConsumer:
+            return False
+        self.storages = consumer._reader_storages  # replaced, never mutated, when readers change
+        self.filter = consumer._sdk_config.exemplar_filter
+        # A custom filter may judge each value; the SDK's three only look at the context.
+        self.eligible = type(self.filter) in _FILTERS
+        self.hooked = self.eligible and _hook(consumer)
+        return self.eligible and self.hooked
+
+    def get(self, key: Any) -> Any:
+        item = self.items.get(key)
+        if item is not None:
+            try:
+                self.items.move_to_end(key)
+            except KeyError:  # evicted by another thread meanwhile
+                pass
+        return item
+
+    def put(self, key: Any, item: Any, targets: Sequence[_Target]) -> None:
+        overflowed = False
+        for target in targets:
+            # Twice the limit: every series the instrument can hold, and as many sets past the limit in
+            # repeated use, so neither evicts the other (an LRU thrashes once a cycle outgrows it).
+            limit = 2 * target.match._cardinality_limit
+            if limit > self.capacity or not self.sized:
+                self.capacity, self.sized = limit, True
+            overflowed = overflowed or target.slot is _OVERFLOW_KEY
+        items = self.items
+        if overflowed and key not in items and self.seen.pop(key, False) is False:
+            # Past the cardinality limit a set is cached from its second use on, so a stream of
+            # one-off sets (a label explosion) costs no memory and never evicts the plans in use.
+            self.seen[key] = True
+            _trim(self.seen, self.capacity)
+            return
+        items[key] = item
+        _trim(items, self.capacity)
+
+
+def _trim(items: OrderedDict[Any, Any], capacity: int) -> None:
+    while len(items) > capacity:  # least recently used first
+        try:
+            items.popitem(last=False)
+        except KeyError:  # emptied by another thread meanwhile
+            break
+
+
+_caches: weakref.WeakSet[_Cache] = weakref.WeakSet()
+_instrument_caches: weakref.WeakKeyDictionary[Any, _Cache] = weakref.WeakKeyDictionary()
+
+
+def _plan(instrument: Any, attributes: Any) -> _Plan | None:
+    """The plan for ``instrument`` with ``attributes``, or None when the public API must be used."""
+    kind = _kind(instrument) if available else None
+    if kind is None or not instrument._is_enabled():
+        return None
+    cache = _instrument_caches.get(instrument)
+    if cache is None:
+        cache = _instrument_caches.setdefault(instrument, _Cache())
+    if not cache.check(instrument):
+        return None
+    key = _key(attributes)
+    plan: _Plan | None = cache.get(key) if key is not None else None
+    if plan is None:
+        if key is None and not isinstance(attributes, Mapping):
+            return None
+        plan = _build(instrument, kind, cache.storages, attributes)
+        if plan is None:
+            return None
+        plan.filter = cache.filter
+        if key is not None:
+            cache.put(key, plan, plan.targets)
     return plan
 
 
-def _plan_for(instrument: Any, attributes: Any, aggregation_type: type) -> _Plan | None:
-    """The cached plan for ``instrument`` and ``attributes``, or None when the plain path must be used."""
-    if not available or not instrument._is_enabled():
-        return None
-    consumer = instrument._measurement_consumer
-    if type(consumer) is not SynchronousMeasurementConsumer:
-        return None
-    exemplar_filter = consumer._sdk_config.exemplar_filter
-    if type(exemplar_filter) not in _FILTERS:  # a custom filter may judge each value
-        return None
-    storages = consumer._reader_storages  # replaced, never mutated, when readers change
-    plans = _plans.get(instrument)
-    if plans is None:
-        plans = _plans.setdefault(instrument, {})
-    # Types are part of the key: the SDK keeps 1, 1.0 and True apart, tuples compare them equal.
-    # Only scalar values are cached: (1, 2) and (1.0, 2.0) would share a key.
+# -- bundles: every series of one call --------------------------------------------------------
+
+
+SlotAttributes = Callable[[int, Mapping[str, Any], "str | None", tuple[Any, ...]], dict[str, Any]]
+
+
+class Layout:
+    """The series one kind of call records, resolved together: one cache lookup per call.
+
+    Slot *i* records into ``instruments[i]`` with ``slot_attributes(i, attributes,
+    error_type, variant)`` (called once per distinct call, when its plans are made).
+    :meth:`record` takes one value per slot: a number, a sequence of numbers, or
+    None for nothing. ``variant`` is a tuple of scalars and mappings (hashed by
+    content) for whatever else decides the slots' attributes.
+    """
+
+    def __init__(self, instruments: Sequence[Any], slot_attributes: SlotAttributes) -> None:
+        self.instruments = tuple(instruments)
+        self.slot_attributes = slot_attributes
+        self._cache = _Cache()
+        self._first = self.instruments[0] if self.instruments else None
+        # Eligible only when every instrument is an SDK one of the same consumer and meter config.
+        first = self._first
+        self._eligible = (
+            available
+            and first is not None
+            and all(
+                _kind(instrument) is not None
+                and instrument._measurement_consumer is first._measurement_consumer
+                and instrument._meter_config is first._meter_config
+                for instrument in self.instruments
+            )
+        )
+
+    def record(
+        self,
+        attributes: Mapping[str, Any],
+        error_type: str | None,
+        variant: tuple[Any, ...],
+        values: Sequence[Any],
+        context: Context | None = None,
+    ) -> bool:
+        """Record ``values`` (one per slot); True when they took the fast path."""
+        bundle = self._bundle(attributes, error_type, variant) if available and self._eligible else None
+        if bundle is None:
+            self.record_plain(attributes, error_type, variant, values, context)
+            return False
+        plans = bundle.plans
+        resolved = bundle.new
+        for index, value in enumerate(values):
+            if value is not None and plans[index] is None:
+                # Resolved (and the series created) the first time a value comes, as the SDK would.
+                instrument = self.instruments[index]
+                if not any(_valid(item, _positive(instrument)) for item in _items(value)):
+                    # Nothing the SDK accepts: its public API warns and drops it, and no series is made.
+                    self.record_plain(attributes, error_type, variant, _only(index, value, len(values)), context)
+                    values = _only(index, None, len(values), values)
+                    continue
+                plan = _build(instrument, _kind(instrument) or _HIST, self._cache.storages, bundle.attributes_of(index))
+                if plan is None:
+                    self._eligible = False  # a view changed the aggregation: this layout uses the API
+                    self.record_plain(attributes, error_type, variant, values, context)
+                    return False
+                plan.filter = self._cache.filter
+                plans[index] = plan
+                resolved = True
+        if resolved:
+            bundle.new = False
+            self._cache.put(bundle.key, bundle, [target for plan in plans if plan for target in plan.targets])
+        _append((bundle, values, time_ns(), context if context is not None else get_current()))
+        return True
+
+    def _bundle(
+        self, attributes: Mapping[str, Any], error_type: str | None, variant: tuple[Any, ...]
+    ) -> _Bundle | None:
+        first: Any = self._first
+        if not first._is_enabled() or not self._cache.check(first):
+            return None
+        parts = [_key(attributes), error_type]
+        for part in variant:
+            if isinstance(part, Mapping):
+                part = _key(part) if part else ()
+                if part is None:
+                    return None  # an attribute value that cannot be keyed (a sequence): the public API
+            parts.append(part)
+        if parts[0] is None:
+            return None
+        key = tuple(parts)
+        bundle: _Bundle | None = self._cache.get(key)
+        if bundle is None:
+            frozen = tuple(dict(part) if isinstance(part, Mapping) else part for part in variant)
+            bundle = _Bundle(self, key, dict(attributes), error_type, frozen)
+        return bundle
+
+    def record_plain(
+        self,
+        attributes: Mapping[str, Any],
+        error_type: str | None,
+        variant: tuple[Any, ...],
+        values: Sequence[Any],
+        context: Context | None = None,
+    ) -> None:
+        """What :meth:`record` does through the public API: one ``record()``/``add()`` per value."""
+        for index, value in enumerate(values):
+            if value is None:
+                continue
+            instrument = self.instruments[index]
+            attrs = self.slot_attributes(index, attributes, error_type, variant)
+            method = instrument.record if hasattr(instrument, "record") else instrument.add
+            for item in value if isinstance(value, Sequence) else (value,):
+                method(item, attrs, context)
+
+
+def _items(value: Any) -> Sequence[float]:
+    return (value,) if type(value) in _NUMBERS else value
+
+
+def _only(index: int, value: Any, size: int, values: Sequence[Any] | None = None) -> list[Any]:
+    """``values`` (or all None) with slot ``index`` set to ``value``."""
+    out = list(values) if values is not None else [None] * size
+    out[index] = value
+    return out
+
+
+def _positive(instrument: Any) -> bool:
+    """Histograms and counters take no negative values (up/down counters do)."""
+    return type(instrument) is not _UpDownCounter
+
+
+class _Bundle:
+    """The plans of every slot of a :class:`Layout` for one call's attributes, error type and variant."""
+
+    __slots__ = ("attributes", "error_type", "filter", "key", "layout", "new", "plans", "variant")
+
+    def __init__(
+        self, layout: Layout, key: Any, attributes: dict[str, Any], error_type: str | None, variant: tuple[Any, ...]
+    ) -> None:
+        self.layout = layout
+        self.key = key
+        self.attributes = attributes
+        self.error_type = error_type
+        self.variant = variant
+        self.plans: list[_Plan | None] = [None] * len(layout.instruments)
+        self.filter = layout._cache.filter
+        self.new = True  # not yet offered to the cache
+
+    def attributes_of(self, slot: int) -> dict[str, Any]:
+        return self.layout.slot_attributes(slot, self.attributes, self.error_type, self.variant)
+
+
+# -- the call path ----------------------------------------------------------------------------
+
+
+class _Buffer:
+    """One thread's entries; ``owner`` dies with the thread's locals."""
+
+    __slots__ = ("entries", "owner")
+
+    def __init__(self, entries: list[Any], owner: Any) -> None:
+        self.entries = entries
+        self.owner = weakref.ref(owner)
+
+
+class _Owner:
+    __slots__ = ("__weakref__",)
+
+
+_local = threading.local()
+_buffers: list[_Buffer] = []  # every thread's buffer; a dead thread's is dropped once folded
+_registry_lock = threading.Lock()
+_drain_lock = threading.RLock()  # one folder at a time; the call path never takes it
+
+
+def _new_entries() -> list[Any]:
+    entries: list[Any] = []
+    owner = _Owner()
+    buffer = _Buffer(entries, owner)
+    with _registry_lock:
+        _buffers.append(buffer)
+    _local.owner = owner
+    _local.buffer = buffer
+    _local.entries = entries
+    return entries
+
+
+def _append(entry: tuple[Any, Any, int, Context]) -> None:
     try:
-        types = tuple(map(type, attributes.values())) if attributes else ()
-        key: Any = (tuple(attributes.items()), types) if _SCALARS.issuperset(types) else None
-        plan = plans.get(key) if key is not None else None
-    except (TypeError, AttributeError):  # not a mapping: no cache
-        key, plan = None, None
-    if plan is None or plan.storages is not storages or plan.exemplar_filter is not exemplar_filter or plan.stale():
-        plan = _build(instrument, storages, attributes, aggregation_type, exemplar_filter)
-        if key is not None and plan.cacheable:
-            if len(plans) >= _MAX_PLANS:
-                plans.clear()
-            plans[key] = plan
-    return plan if plan.targets is not None else None
+        entries = _local.entries
+    except AttributeError:
+        entries = _new_entries()
+    entries.append(entry)  # atomic: the folder takes entries from the front, this thread adds at the end
+    if len(entries) >= BUFFER_LIMIT:
+        _drain((_local.buffer,))  # this thread's own: a full buffer costs its thread one batch, no more
 
 
-def record_many(
-    instrument: Any, values: Sequence[float], attributes: dict[str, Any], context: Context | None = None
-) -> bool:
+def record_many(instrument: Any, values: Sequence[float], attributes: Any, context: Context | None = None) -> bool:
     """Record every value of ``values`` into histogram ``instrument`` with ``attributes``.
 
     Same result as ``for v in values: instrument.record(v, attributes, context)``;
@@ -216,109 +558,339 @@ def record_many(
     """
     if not values:
         return True
-    plan = (
-        _plan_for(instrument, attributes, _ExplicitBucketHistogramAggregation)
-        if available and type(instrument) is _Histogram
-        else None
-    )
-    if plan is not None:
-        total = sum(values)  # NaN or inf anywhere makes this non-finite
-        low = min(values)
-        if math.isfinite(total) and low >= 0:
-            _fold_histogram(plan, values, low, max(values), context)
-            return True
-    record = instrument.record  # the SDK warns about and drops bad values
-    for value in values:
-        record(value, attributes, context)
-    return False
+    plan = None
+    if available and type(instrument) is _Histogram:
+        # NaN or inf anywhere makes the sum non-finite; a histogram takes no negative value.
+        if not (math.isfinite(sum(values)) and min(values) >= 0):
+            for value in values:
+                if not _valid(value, True):
+                    instrument.record(value, attributes, context)  # the SDK warns and drops it: no state
+            values = [value for value in values if _valid(value, True)]
+            if not values:
+                return False
+        plan = _plan(instrument, attributes)
+    if plan is None:
+        record = instrument.record
+        for value in values:
+            record(value, attributes, context)
+        return False
+    _append((plan, tuple(values), time_ns(), context if context is not None else get_current()))
+    return True
 
 
-def record(instrument: Any, value: float, attributes: dict[str, Any], context: Context | None = None) -> bool:
+def record(instrument: Any, value: float, attributes: Any, context: Context | None = None) -> bool:
     """``instrument.record(value, attributes, context)`` for an SDK Histogram, via its plan."""
-    return record_many(instrument, (value,), attributes, context)
+    valid = available and type(instrument) is _Histogram and _valid(value, True)
+    plan = _plan(instrument, attributes) if valid else None
+    if plan is None:  # the SDK warns about and drops a value it rejects
+        instrument.record(value, attributes, context)
+        return False
+    _append((plan, value, time_ns(), context if context is not None else get_current()))
+    return True
 
 
-def _fold_histogram(plan: _Plan, values: Sequence[float], low: float, high: float, context: Context | None) -> None:
-    assert plan.targets is not None
-    ctx = context if context is not None else get_current()
-    now = time_ns()
-    sample = plan.sample(values[0], now, ctx)  # one answer holds for all values
-    bounds: tuple[float, ...] | None = None
-    counts: dict[int, int] = {}
-    last: dict[int, float] = {}
-    for target in plan.targets:
-        if target.aggregation._boundaries != bounds:  # targets normally share one set of bounds
-            bounds = target.aggregation._boundaries
-            if len(values) == 1:
-                index = bisect_left(bounds, values[0])  # the SDK's bucket rule
-                counts, last = {index: 1}, {index: values[0]}
-            else:
-                indexes = [bisect_left(bounds, value) for value in values]
-                counts = Counter(indexes)
-                # dict(zip()) keeps the last value per bucket: what the aligned reservoir ends with.
-                last = dict(zip(indexes, values, strict=True))
-        if target.reset:
-            with target.match._lock:  # a delta collection swaps aggregations out: as the SDK does
-                aggregation = target.current()
-                _fold_buckets(aggregation, values, counts, low, high)
-        else:
-            aggregation = target.aggregation
-            _fold_buckets(aggregation, values, counts, low, high)
-        if sample:
-            offer = aggregation._reservoir.offer
-            if target.aligned:
-                for index in sorted(last):
-                    offer(last[index], now, plan.offered, ctx)
-            else:
-                for value in values:
-                    offer(value, now, plan.offered, ctx)
-
-
-def _fold_buckets(aggregation: Any, values: Sequence[float], counts: dict[int, int], low: float, high: float) -> None:
-    with aggregation._lock:
-        if aggregation._value is None:
-            aggregation._value = aggregation._get_empty_bucket_counts()
-        # One by one, in order, as repeated aggregate() calls would: the same float sum.
-        aggregation._sum = reduce(_add, values, aggregation._sum)
-        if aggregation._record_min_max:
-            aggregation._min = min(aggregation._min, low)
-            aggregation._max = max(aggregation._max, high)
-        bucket_counts = aggregation._value
-        for index, count in counts.items():
-            bucket_counts[index] += count
-
-
-def add(instrument: Any, amount: float, attributes: dict[str, Any], context: Context | None = None) -> bool:
+def add(instrument: Any, amount: float, attributes: Any, context: Context | None = None) -> bool:
     """``instrument.add(amount, attributes, context)`` for an SDK Counter/UpDownCounter, via its plan.
 
     Returns True when the fast route was taken.
     """
-    kind = type(instrument)
-    plan = None
-    if available and ((kind is _Counter and amount >= 0) or kind is _UpDownCounter):
-        if math.isfinite(amount):
-            plan = _plan_for(instrument, attributes, _SumAggregation)
-    if plan is None or plan.targets is None:
+    valid = available and _kind(instrument) is _SUM and _valid(amount, _positive(instrument))
+    plan = _plan(instrument, attributes) if valid else None
+    if plan is None:  # the SDK warns about and drops a value it rejects
         instrument.add(amount, attributes, context)
         return False
-    ctx = context if context is not None else get_current()
-    now = time_ns()
-    sample = plan.sample(amount, now, ctx)
-    for target in plan.targets:
-        if target.reset:
-            with target.match._lock:
-                aggregation = target.current()
-                _fold_sum(aggregation, amount)
-        else:
-            aggregation = target.aggregation
-            _fold_sum(aggregation, amount)
-        if sample:
-            aggregation._reservoir.offer(amount, now, plan.offered, ctx)
+    _append((plan, amount, time_ns(), context if context is not None else get_current()))
     return True
 
 
-def _fold_sum(aggregation: Any, amount: float) -> None:
+# -- folding ----------------------------------------------------------------------------------
+
+
+def drain() -> None:
+    """Fold every thread's buffered values into the SDK's aggregations now.
+
+    Called by the SDK at the start of every collection (see :func:`_hook`), by a
+    thread whose buffer is full, and before ``os.fork()``. Never raises (failures
+    are counted in ``llmtel.sdk.problems``).
+    """
+    with _registry_lock:
+        buffers = list(_buffers)
+    _drain(buffers)
+
+
+def _drain(buffers: Sequence[_Buffer]) -> None:
+    with _drain_lock:
+        batch: list[Any] = []
+        for buffer in buffers:
+            entries = buffer.entries
+            taken = len(entries)
+            if taken:
+                batch += entries[:taken]
+                del entries[:taken]  # entries appended meanwhile stay for the next drain
+            elif buffer.owner() is None:  # its thread is gone and everything it recorded is taken
+                with _registry_lock:
+                    if buffer in _buffers:
+                        _buffers.remove(buffer)
+        if batch:
+            with _errors.guarded("fold metrics"):
+                _fold(batch)
+
+
+class _Series:
+    """One aggregation's share of a batch: its values in record order, and where each came from."""
+
+    __slots__ = ("aggregation", "aligned", "histogram", "items", "owners", "values")
+
+    def __init__(self, aggregation: Any, histogram: bool, aligned: bool) -> None:
+        self.aggregation = aggregation
+        self.histogram = histogram
+        self.aligned = aligned
+        self.values: list[float] = []
+        self.owners: list[int] = []  # index into items, per value
+        self.items: list[tuple[int, Context, bool, Any]] = []  # time, context, sampled, offered attributes
+
+
+def _fold(batch: list[Any]) -> None:
+    # Values are taken in record order; each series (aggregation) collects its own, whichever plan
+    # (attribute dict, bundle) they came through, so sums and "last value" exemplars follow that order.
+    live: dict[_Target, _Series] = {}  # each target's series in this batch (no collection runs meanwhile)
+    series: dict[Any, _Series] = {}  # by aggregation: plans of equal attribute sets share a series
+    sampled_values: list[tuple[_Plan, Any, int, Context]] = []
+    last_ctx: Any = None
+    last_filter: Any = None
+    sampled = False
+    for source, values, now, ctx in batch:
+        if ctx is not last_ctx or source.filter is not last_filter:
+            # The entries of one call share its context: the filter is asked once.
+            sampled = bool(source.filter.should_sample(0, now, None, ctx))
+            last_ctx, last_filter = ctx, source.filter
+        if type(source) is _Bundle:
+            # Only a bundle's values may hold what the SDK rejects (single records are checked on the call path).
+            pairs: Any = [
+                (plan, _accepted(plan, value, ctx))
+                for plan, value in zip(source.plans, values, strict=False)
+                if value is not None and plan is not None
+            ]
+        else:
+            pairs = ((source, values),)
+        for plan, value in pairs:
+            if value is None:
+                continue
+            if sampled and plan.sampling:
+                sampled_values.append((plan, value, now, ctx))
+            scalar = type(value) in _NUMBERS
+            for target in plan.targets:
+                entry = live.get(target)
+                if entry is None:
+                    aggregation = _resolve(target)
+                    entry = series.get(aggregation)
+                    if entry is None:
+                        entry = series[aggregation] = _Series(aggregation, plan.kind is _HIST, target.aligned)
+                    live[target] = entry
+                owner = len(entry.items)
+                entry.items.append((now, ctx, sampled, plan.offered))
+                if scalar:
+                    entry.values.append(value)
+                    entry.owners.append(owner)
+                else:
+                    entry.values.extend(value)
+                    entry.owners.extend([owner] * len(value))
+    for entry in series.values():
+        _fold_series(entry)
+    # In record order: reservoirs other than aligned-bucket ones get each sampled value, series after series
+    # and reader after reader, as the SDK offers them (a sampling reservoir draws a random number per value).
+    for plan, value, now, ctx in sampled_values:
+        _offer_each(plan, live, value, now, ctx)
+
+
+def _resolve(target: _Target) -> Any:
+    if target.reset:
+        with target.match._lock:  # created now, in record order, as the SDK would (it decides what overflows)
+            return target.current()
+    return target.current()
+
+
+def _accepted(plan: _Plan, value: Any, ctx: Context) -> Any:
+    """``value`` without what the SDK rejects (sent through its public API: it warns and drops them); None if empty."""
+    if type(value) in _NUMBERS and 0 <= value < math.inf:  # the common case; NaN fails the comparison
+        return value
+    positive = plan.kind is _HIST or type(plan.instrument) is _Counter
+    if type(value) in _NUMBERS:
+        if _valid(value, positive):
+            return value
+        values: Sequence[float] = (value,)
+    else:
+        # NaN or inf anywhere makes the sum non-finite; histograms and counters take no negative values.
+        if math.isfinite(sum(value)) and not (positive and min(value) < 0):
+            return value
+        values = value
+    method = plan.instrument.record if plan.kind is _HIST else plan.instrument.add
+    kept = []
+    for item in values:
+        if _valid(item, positive):
+            kept.append(item)
+        else:
+            method(item, plan.attributes, ctx)
+    return kept or None
+
+
+def _valid(value: Any, positive: bool) -> bool:
+    try:
+        return math.isfinite(value) and not (positive and value < 0)
+    except TypeError:  # not a number: the SDK's public API says so
+        return False
+
+
+def _fold_series(entry: _Series) -> None:
+    aggregation = entry.aggregation
+    flat = entry.values
+    indexes: list[int] = []
     with aggregation._lock:
-        if aggregation._value is None:
-            aggregation._value = 0
-        aggregation._value = aggregation._value + amount
+        if entry.histogram and len(flat) == 1:  # one value (many series, small batches): what aggregate() does
+            value = flat[0]
+            indexes = [bisect_left(aggregation._boundaries, value)]
+            if aggregation._value is None:
+                aggregation._value = aggregation._get_empty_bucket_counts()
+            aggregation._sum += value
+            if aggregation._record_min_max:
+                aggregation._min = min(aggregation._min, value)
+                aggregation._max = max(aggregation._max, value)
+            aggregation._value[indexes[0]] += 1
+        elif entry.histogram:
+            bounds = aggregation._boundaries
+            indexes = [bisect_left(bounds, value) for value in flat]  # the SDK's bucket rule
+            if aggregation._value is None:
+                aggregation._value = aggregation._get_empty_bucket_counts()
+            # One by one, in order, as repeated aggregate() calls would: the same float sum.
+            aggregation._sum = reduce(_add, flat, aggregation._sum)
+            if aggregation._record_min_max:
+                aggregation._min = min(aggregation._min, *flat)
+                aggregation._max = max(aggregation._max, *flat)
+            bucket_counts = aggregation._value
+            if len(indexes) > 16:
+                for index, count in Counter(indexes).items():
+                    bucket_counts[index] += count
+            else:  # a few values (many series, small batches): cheaper than building a Counter
+                for index in indexes:
+                    bucket_counts[index] += 1
+        else:
+            aggregation._value = reduce(_add, flat, 0 if aggregation._value is None else aggregation._value)
+    if entry.aligned and any(item[2] for item in entry.items):
+        _offer_last_per_bucket(entry, indexes)
+
+
+def _offer_last_per_bucket(entry: _Series, indexes: list[int]) -> None:
+    """Leave an aligned-bucket reservoir as offering every sampled value in order would.
+
+    It keeps the last value per bucket; a bucket offered a value without a span keeps
+    the span ids it had, so the last value with a span goes in before it.
+    """
+    items, owners, flat = entry.items, entry.owners, entry.values
+    last: dict[int, int] = {}
+    last_span: dict[int, int] = {}
+    if len(items) == 1:  # one call: one context for all its values
+        last = {bucket: position for position, bucket in enumerate(indexes)}
+    else:
+        for position, bucket in enumerate(indexes):
+            item = items[owners[position]]
+            if item[2]:
+                last[bucket] = position
+                if get_current_span(item[1]) != INVALID_SPAN:
+                    last_span[bucket] = position
+    reservoir = entry.aggregation._reservoir
+    # The bucket is known: straight to the reservoir's bucket, as its offer() would find it (its
+    # _find_bucket_index is the first boundary >= value, the aggregation's bisect_left).
+    storage = reservoir._reservoir_storage
+    with reservoir._lock:
+        for bucket, position in last.items():
+            earlier = last_span.get(bucket)
+            if earlier is not None and earlier != position:
+                now, ctx, _, offered = items[owners[earlier]]
+                storage[bucket].offer(flat[earlier], now, offered, ctx)
+            now, ctx, _, offered = items[owners[position]]
+            storage[bucket].offer(flat[position], now, offered, ctx)
+
+
+def _offer_each(plan: _Plan, live: dict[_Target, _Series], values: Any, now: int, ctx: Context) -> None:
+    """Offer each value to every reservoir of ``plan`` that is not aligned-bucket, as the SDK would."""
+    attributes = plan.offered
+    for value in (values,) if type(values) in _NUMBERS else values:
+        for target in plan.targets:
+            if target.aligned:
+                continue
+            reservoir = live[target].aggregation._reservoir
+            if type(reservoir) is SimpleFixedSizeExemplarReservoir:
+                # Its _find_bucket_index inline: the same random draw, and only a kept value is offered.
+                with reservoir._lock:
+                    seen = reservoir._measurements_seen
+                    reservoir._measurements_seen = seen + 1
+                    size = reservoir._size
+                    # Looked up at call time, as the SDK module's own code does (tests give it a seeded one).
+                    index = seen if seen < size else _reservoir_module.randrange(0, seen + 1)  # type: ignore[attr-defined]
+                    if index < size:
+                        reservoir._reservoir_storage[index].offer(value, now, attributes, ctx)
+            else:
+                reservoir.offer(value, now, attributes, ctx)
+
+
+# -- collection and fork hooks ----------------------------------------------------------------
+
+
+class _DrainBeforeCollect:
+    """Registered with the SDK's measurement consumer as an asynchronous instrument.
+
+    ``SynchronousMeasurementConsumer.collect()`` calls every asynchronous
+    instrument's ``callback`` before it collects the reader's storage: the
+    buffers are folded there, for every reader, every time. It yields nothing.
+    """
+
+    def callback(self, options: Any) -> tuple[()]:
+        drain()
+        return ()
+
+
+_DRAIN_HOOK = _DrainBeforeCollect()
+_hooked: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _hook(consumer: Any) -> bool:
+    """Make sure ``consumer`` drains the buffers before each collection; False if not (yet) possible."""
+    if consumer in _hooked:
+        return True
+    # Never wait for the consumer: a collection in progress holds its lock (and may be this thread's).
+    if not consumer._lock.acquire(blocking=False):
+        return False
+    try:
+        if _DRAIN_HOOK not in consumer._async_instruments:
+            consumer._async_instruments.append(_DRAIN_HOOK)
+        _hooked.add(consumer)
+    finally:
+        consumer._lock.release()
+    return True
+
+
+def _before_fork() -> None:
+    if _drain_lock.acquire(timeout=5.0):  # released in the parent; the child gets a new lock
+        drain()
+
+
+def _after_fork_in_parent() -> None:
+    try:
+        _drain_lock.release()
+    except RuntimeError:  # not acquired (timed out)
+        pass
+
+
+def _after_fork_in_child() -> None:
+    global _drain_lock, _registry_lock
+    _drain_lock = threading.RLock()
+    _registry_lock = threading.Lock()
+    # Other threads do not exist here; what they buffered after the drain is the parent's to fold.
+    mine = getattr(_local, "entries", None)
+    _buffers[:] = [b for b in _buffers if b.entries is mine]
+    for cache in list(_caches):
+        cache.items.clear()  # resolve plans again against what the child keeps of the series
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)

@@ -81,6 +81,8 @@ class Instruments:
         self.retrieval_documents = h["llmtel.retrieval.documents"]
         self.retrieval_judged = c["llmtel.retrieval.judged"]
         self.retrieval_rr = h["llmtel.retrieval.reciprocal_rank"]
+        #: Record-path layouts of these instruments (``llmtel._internal.api`` builds them on first use).
+        self.layouts: dict[str, Any] = {}
 
     def get(self, name: str) -> SyncInstrument:
         """The instrument registered as ``name``."""

@@ -81,7 +81,9 @@ _PROVIDER_IDS: Final = {
     "mistral_ai": "mistral",
     "x_ai": "x-ai",
 }
-_MAX_CACHED = 1024
+# Resolved prices kept (hits and misses): above the default cardinality limit of 2000 models, so a
+# fleet of models never resolves each call again; the oldest entry goes first (no clear-all cliff).
+_MAX_CACHED = 4096
 
 
 class DefaultPrices:
@@ -123,8 +125,8 @@ class DefaultPrices:
             if info is not None:
                 price = _from_model_price(info.get_prices(datetime.now(timezone.utc)))
         with self._lock:
-            if len(self._cache) >= _MAX_CACHED:
-                self._cache.clear()
+            while len(self._cache) >= _MAX_CACHED:
+                del self._cache[next(iter(self._cache))]
             self._cache[key] = price
         return price
 

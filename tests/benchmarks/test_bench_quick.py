@@ -38,6 +38,13 @@ SCRAPE_CASES = [
     "stock OTel exporter, text 0.0.4",
     "prometheus_client Histogram, text 0.0.4",
 ]
+SERIES_CASES = ["llmtel.llm_call, 1 model", "llmtel.llm_call, 300 models"]  # quick: no 2000
+THREAD_CASES = [
+    "llmtel.llm_call, 1 thread",
+    "llmtel.llm_call, 8 threads",
+    "raw SDK, span + metrics, 1 thread",
+    "raw SDK, span + metrics, 8 threads",
+]
 MEMORY_CASES = [
     "SDK histogram + exemplars, llmtel bridge, before scrape",
     "SDK histogram + exemplars, llmtel bridge, after a scrape",
@@ -57,7 +64,7 @@ def test_quick_mode_prints_every_row(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads(out.read_text())["rows"]
@@ -69,12 +76,17 @@ def test_quick_mode_prints_every_row(tmp_path: Path) -> None:
     expected |= {(g, name) for g in SPAN_GROUPS for name in SPAN_CASES}
     expected |= {(f"record: {g}, metric_attributes", name) for g in ("non-streaming", "stream 8 chunks")
                  for name in DIMENSION_CASES}  # fmt: skip
+    expected |= {("record: series scaling", name) for name in SERIES_CASES}
+    expected |= {("record: threads, one series", name) for name in THREAD_CASES}
+    scaling = ("llmtel.llm_call, 8 / 1 threads", "raw SDK, span + metrics, 8 / 1 threads")
+    expected |= {("thread scaling (8 threads / 1)", name) for name in scaling}
     assert expected <= keys, f"missing rows: {sorted(expected - keys)}"
 
     for row in rows:
-        # Per-chunk rows are differences of two noisy medians: with llmtel's sub-µs chunk cost a quick run
-        # on a busy machine can give a negative difference, so only finiteness is asserted for them.
-        derived = row["group"] == "per streamed chunk"
+        # Per-chunk rows are differences of two noisy medians, the wrapper's "added" rows differences of
+        # paired samples: a quick run on a busy machine can give a negative one, so only finiteness is
+        # asserted for them.
+        derived = row["group"] == "per streamed chunk" or row["name"].endswith(" added")
         for field in ("median", "low", "high"):
             value = row[field]
             assert isinstance(value, float | int) and math.isfinite(value), (row, field)
@@ -85,12 +97,13 @@ def test_quick_mode_prints_every_row(tmp_path: Path) -> None:
     # Timings are per call in seconds: anything outside 10 ns .. 60 s is a harness bug, not noise.
     for row in rows:
         if row["unit"] in ("µs", "ms"):
-            assert 1e-8 < row["median"] < 60, row
+            assert abs(row["median"]) < 60 and (row["name"].endswith(" added") or row["median"] > 1e-8), row
     # Every baseline row has ratio 1 and every timed row a ratio.
     for row in rows:
         if row["group"].startswith(("record:", "scrape:", "per streamed chunk", "span metrics:")):
             assert row["ratio"] is not None, row
-        if row["name"] in ("raw SDK, span + metrics", "stock OTel exporter, text 0.0.4", "span, no processor"):
+        baselines = ("raw SDK, span + metrics", "stock OTel exporter, text 0.0.4", "span, no processor")
+        if row["name"] in (*baselines, "llmtel.llm_call, 1 model", "raw SDK, span + metrics, 1 thread"):
             assert row["ratio"] == 1.0, row
 
     # The printed table has one line per row.

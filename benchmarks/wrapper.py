@@ -1,0 +1,82 @@
+"""The wrapper harness: what llmtel-openai (and openai-v2, when installed) adds to one fake OpenAI call.
+
+The openai client talks to an in-memory transport (``benchmarks/peers.py``'s canned
+completion and 8-chunk stream), in this process, on llmtel's providers. Per round,
+each mode (bare client, llmtel-openai, openai-v2) is timed once, in alternating
+order, switched on and off outside the timed blocks; llmtel's buffered values are
+folded inside its timed block. The added time is the **paired per-round
+difference** (instrumented - bare of the same round), whose median resolves tens
+of µs where a difference of medians of 1-3 ms calls cannot.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+
+from benchmarks.harness import Row
+from llmtel._internal import fastpath
+
+
+def run(*, quick: bool) -> list[Row]:
+    """Rows of added µs per call (median of paired differences); ratio llmtel-openai / openai-v2."""
+    try:
+        from llmtel_openai import OpenAIInstrumentor
+
+        from benchmarks import peers
+    except ImportError as exc:  # openai or llmtel-openai not installed: no rows
+        print(f"wrapper harness skipped: {exc}")
+        return []
+    switches: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {}
+    ours = OpenAIInstrumentor()
+    switches["llmtel-openai"] = (ours.instrument, ours.uninstrument)
+    try:
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as V2
+
+        contrib = V2()
+        switches["openai-v2"] = (contrib.instrument, contrib.uninstrument)
+    except ImportError:
+        pass
+    calls = peers._calls(peers._client())
+    for op in calls.values():
+        for _ in range(10):
+            op()
+    modes = ["bare", *switches]
+    rounds, inner = (3, 10) if quick else (21, 40)
+    samples: dict[str, dict[str, list[float]]] = {name: {mode: [] for mode in modes} for name in calls}
+    on: str | None = None
+    try:
+        for round_no in range(rounds + 1):
+            for mode in modes if round_no % 2 == 0 else list(reversed(modes)):
+                if on != mode:
+                    if on not in (None, "bare"):
+                        switches[on][1]()
+                    if mode != "bare":
+                        switches[mode][0]()
+                    on = mode
+                for name, op in calls.items():
+                    fold = fastpath.drain if mode == "llmtel-openai" else None
+                    value = peers._time(op, inner, fold)
+                    if round_no:  # round 0 warms each mode
+                        samples[name][mode].append(value)
+    finally:
+        if on not in (None, "bare"):
+            switches[on][1]()
+    rows = []
+    for name, by_mode in samples.items():
+        added = {mode: [m - b for m, b in zip(by_mode[mode], by_mode["bare"], strict=True)] for mode in switches}
+        for mode, diffs in added.items():
+            ratio = None
+            note = "instrumented - bare, paired per round"
+            if mode == "llmtel-openai" and "openai-v2" in added:
+                ratio = statistics.median(o / v for o, v in zip(diffs, added["openai-v2"], strict=True) if v > 0)
+                note += "; ratio: llmtel-openai / openai-v2 added time, paired per round"
+            group = f"wrapper: fake OpenAI call, {name}"
+            rows.append(
+                Row(group, f"{mode} added", statistics.median(diffs), min(diffs), max(diffs), "µs", ratio, note)
+            )
+        bare = by_mode["bare"]
+        group = f"wrapper: fake OpenAI call, {name}"
+        note = "the call itself, in-memory transport"
+        rows.append(Row(group, "bare client", statistics.median(bare), min(bare), max(bare), "µs", None, note))
+    return rows
