@@ -67,10 +67,10 @@ import math
 import os
 import threading
 import weakref
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from functools import reduce
+from functools import partial, reduce
 from operator import add as _add
 from time import time_ns
 from typing import Any
@@ -639,14 +639,14 @@ def _drain(buffers: Sequence[_Buffer]) -> None:
 class _Series:
     """One aggregation's share of a batch: its values in record order, and where each came from."""
 
-    __slots__ = ("aggregation", "aligned", "histogram", "items", "owners", "values")
+    __slots__ = ("aggregation", "aligned", "histogram", "items", "starts", "values")
 
     def __init__(self, aggregation: Any, histogram: bool, aligned: bool) -> None:
         self.aggregation = aggregation
         self.histogram = histogram
         self.aligned = aligned
         self.values: list[float] = []
-        self.owners: list[int] = []  # index into items, per value
+        self.starts: list[int] = []  # per item, the index of its first value (an item's values are contiguous)
         self.items: list[tuple[int, Context, bool, Any]] = []  # time, context, sampled, offered attributes
 
 
@@ -687,14 +687,12 @@ def _fold(batch: list[Any]) -> None:
                     if entry is None:
                         entry = series[aggregation] = _Series(aggregation, plan.kind is _HIST, target.aligned)
                     live[target] = entry
-                owner = len(entry.items)
                 entry.items.append((now, ctx, sampled, plan.offered))
+                entry.starts.append(len(entry.values))
                 if scalar:
                     entry.values.append(value)
-                    entry.owners.append(owner)
                 else:
                     entry.values.extend(value)
-                    entry.owners.extend([owner] * len(value))
     for entry in series.values():
         _fold_series(entry)
     # In record order: reservoirs other than aligned-bucket ones get each sampled value, series after series
@@ -745,6 +743,7 @@ def _fold_series(entry: _Series) -> None:
     aggregation = entry.aggregation
     flat = entry.values
     indexes: list[int] = []
+    buckets = 1  # distinct buckets among the values
     with aggregation._lock:
         if entry.histogram and len(flat) == 1:  # one value (many series, small batches): what aggregate() does
             value = flat[0]
@@ -757,46 +756,58 @@ def _fold_series(entry: _Series) -> None:
                 aggregation._max = max(aggregation._max, value)
             aggregation._value[indexes[0]] += 1
         elif entry.histogram:
-            bounds = aggregation._boundaries
-            indexes = [bisect_left(bounds, value) for value in flat]  # the SDK's bucket rule
+            indexes = list(map(partial(bisect_left, aggregation._boundaries), flat))  # the SDK's bucket rule
             if aggregation._value is None:
                 aggregation._value = aggregation._get_empty_bucket_counts()
             # One by one, in order, as repeated aggregate() calls would: the same float sum.
             aggregation._sum = reduce(_add, flat, aggregation._sum)
             if aggregation._record_min_max:
-                aggregation._min = min(aggregation._min, *flat)
-                aggregation._max = max(aggregation._max, *flat)
+                aggregation._min = min(aggregation._min, min(flat))
+                aggregation._max = max(aggregation._max, max(flat))
             bucket_counts = aggregation._value
             if len(indexes) > 16:
-                for index, count in Counter(indexes).items():
+                counts = Counter(indexes)
+                for index, count in counts.items():
                     bucket_counts[index] += count
+                buckets = len(counts)
             else:  # a few values (many series, small batches): cheaper than building a Counter
                 for index in indexes:
                     bucket_counts[index] += 1
+                buckets = len(set(indexes))
         else:
             aggregation._value = reduce(_add, flat, 0 if aggregation._value is None else aggregation._value)
     if entry.aligned and any(item[2] for item in entry.items):
-        _offer_last_per_bucket(entry, indexes)
+        _offer_last_per_bucket(entry, indexes, buckets)
 
 
-def _offer_last_per_bucket(entry: _Series, indexes: list[int]) -> None:
+def _offer_last_per_bucket(entry: _Series, indexes: list[int], buckets: int) -> None:
     """Leave an aligned-bucket reservoir as offering every sampled value in order would.
 
     It keeps the last value per bucket; a bucket offered a value without a span keeps
     the span ids it had, so the last value with a span goes in before it.
     """
-    items, owners, flat = entry.items, entry.owners, entry.values
+    items, flat, starts = entry.items, entry.values, entry.starts
     last: dict[int, int] = {}
     last_span: dict[int, int] = {}
     if len(items) == 1:  # one call: one context for all its values
-        last = {bucket: position for position, bucket in enumerate(indexes)}
+        last = dict(zip(indexes, range(len(indexes)), strict=True))
     else:
-        for position, bucket in enumerate(indexes):
-            item = items[owners[position]]
-            if item[2]:
-                last[bucket] = position
-                if get_current_span(item[1]) != INVALID_SPAN:
-                    last_span[bucket] = position
+        # From the last call back (one call's values share a context: per call, not per value), until
+        # every bucket has its last value with a span (and so its last value): usually one or two calls.
+        ends = [*starts[1:], len(flat)]
+        for index in range(len(items) - 1, -1, -1):
+            _, ctx, sampled, _ = items[index]
+            if not sampled:
+                continue
+            start, end = starts[index], ends[index]
+            latest = dict(zip(indexes[start:end], range(start, end), strict=True))
+            for bucket, position in latest.items():
+                last.setdefault(bucket, position)
+            if get_current_span(ctx) != INVALID_SPAN:
+                for bucket, position in latest.items():
+                    last_span.setdefault(bucket, position)
+                if len(last_span) == buckets:
+                    break
     reservoir = entry.aggregation._reservoir
     # The bucket is known: straight to the reservoir's bucket, as its offer() would find it (its
     # _find_bucket_index is the first boundary >= value, the aggregation's bisect_left).
@@ -805,9 +816,9 @@ def _offer_last_per_bucket(entry: _Series, indexes: list[int]) -> None:
         for bucket, position in last.items():
             earlier = last_span.get(bucket)
             if earlier is not None and earlier != position:
-                now, ctx, _, offered = items[owners[earlier]]
+                now, ctx, _, offered = items[bisect_right(starts, earlier) - 1]
                 storage[bucket].offer(flat[earlier], now, offered, ctx)
-            now, ctx, _, offered = items[owners[position]]
+            now, ctx, _, offered = items[bisect_right(starts, position) - 1]
             storage[bucket].offer(flat[position], now, offered, ctx)
 
 
