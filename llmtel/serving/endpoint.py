@@ -89,6 +89,8 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Open connections → (deadline on the monotonic clock, still waiting for a request head?).
         self._deadlines: dict[socket.socket, tuple[float, bool]] = {}
+        # Connections that completed a request: idling on them is keep-alive, not a slow client.
+        self._served: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(*args, **kwargs)
 
@@ -121,6 +123,7 @@ class _Server(ThreadingHTTPServer):
     def _drop(self, conn: socket.socket) -> None:
         """Forget ``conn`` and wake its thread (caller holds the lock); the thread closes it."""
         self._deadlines.pop(conn, None)
+        self._served.discard(conn)
         try:
             socket.socket.shutdown(conn, socket.SHUT_RDWR)  # the plain socket's: no TLS close_notify dance
         except OSError:
@@ -132,20 +135,26 @@ class _Server(ThreadingHTTPServer):
         with self._connections_lock:
             if conn in self._deadlines:
                 self._deadlines[conn] = (time.monotonic() + timeout, waiting)
+                if not waiting:
+                    self._served.add(conn)
 
     def service_actions(self) -> None:
         # serve_forever calls this every poll interval: close connections past their deadline.
         now = time.monotonic()
         with self._connections_lock:
-            late = [conn for conn, (deadline, _) in self._deadlines.items() if deadline < now]
-            for conn in late:
+            late = [(conn, waiting) for conn, (deadline, waiting) in self._deadlines.items() if deadline < now]
+            # An idle keep-alive connection (a browser tab, a scraper between scrapes) is closed quietly;
+            # one that never finished a request, or a request past its deadline, is a slow client.
+            slow = [conn for conn, waiting in late if not (waiting and conn in self._served)]
+            for conn, _ in late:
                 self._drop(conn)
-        if late:
+        if slow:
             _errors.report("endpoint slow connection closed")
 
     def shutdown_request(self, request: Any) -> None:
         with self._connections_lock:
             self._deadlines.pop(request, None)
+            self._served.discard(request)
         super().shutdown_request(request)
 
     def server_close(self) -> None:

@@ -11,6 +11,7 @@ import time
 import pytest
 from bridge_helpers import configured, get, text_families
 
+from llmtel._internal import errors as _errors
 from llmtel.serving.endpoint import _Server
 
 
@@ -45,6 +46,23 @@ def test_a_trickling_client_is_cut_off_at_the_head_deadline(monkeypatch: pytest.
                 except OSError:
                     break
             assert _closed_by_server(sock, within=3.0)
+
+
+def test_an_idle_keep_alive_connection_is_closed_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A browser tab or a scraper between scrapes is not a slow client: closed, not counted or logged."""
+    monkeypatch.setattr(_Server, "head_timeout", 0.5)
+    _errors.reset()
+    with configured() as telemetry:
+        sock = _connect(telemetry.endpoint_url)
+        with sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert b"200" in sock.recv(4096).split(b"\r\n", 1)[0]
+            assert _closed_by_server(sock, within=3.0)  # idle past the deadline: closed
+        slow = _connect(telemetry.endpoint_url)
+        with slow:
+            slow.sendall(b"GET /health HTTP/1.1\r\n")  # never finishes its head
+            assert _closed_by_server(slow, within=3.0)
+    assert _errors.problem_counts().get("endpoint slow connection closed") == 1
 
 
 def test_metrics_answers_behind_a_thousand_idle_connections() -> None:
