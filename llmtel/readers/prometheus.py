@@ -65,6 +65,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
 from llmtel._internal import errors as _errors
+from llmtel._internal.negotiation import best_quality
 
 __all__ = [
     "CONTENT_TYPE_OPENMETRICS",
@@ -113,21 +114,8 @@ def bridge_for(registry: Any) -> PrometheusBridgeReader | None:
 
 def wants_openmetrics(accept: str | None) -> bool:
     """True when an ``Accept`` header prefers OpenMetrics text over the classic format (q-values honoured)."""
-    best_om = best_text = 0.0
-    for part in (accept or "").split(","):
-        fields = [field.strip() for field in part.split(";")]
-        media = fields[0].lower()
-        q = 1.0
-        for field in fields[1:]:
-            if field.startswith("q="):
-                try:
-                    q = float(field[2:])
-                except ValueError:
-                    q = 0.0
-        if media == "application/openmetrics-text":
-            best_om = max(best_om, q)
-        elif media in ("text/plain", "text/*", "*/*"):
-            best_text = max(best_text, q)
+    best_om = best_quality(accept, ("application/openmetrics-text",))
+    best_text = best_quality(accept, ("text/plain", "text/*", "*/*"))
     return best_om > 0 and best_om >= best_text
 
 

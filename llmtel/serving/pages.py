@@ -24,6 +24,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
 
+from llmtel._internal.negotiation import best_quality
 from llmtel.readers.prometheus import PrometheusBridgeReader
 from llmtel.serving.overview import Overview
 from llmtel.serving.tracestore import TraceStore
@@ -59,21 +60,8 @@ _SECURITY_HEADERS = (
 
 def wants_html(accept: str | None) -> bool:
     """True when an ``Accept`` header asks for HTML over JSON (a browser navigating; not ``*/*``)."""
-    best_html = best_json = 0.0
-    for part in (accept or "").split(","):
-        fields = [field.strip() for field in part.split(";")]
-        media = fields[0].lower()
-        q = 1.0
-        for field in fields[1:]:
-            if field.startswith("q="):
-                try:
-                    q = float(field[2:])
-                except ValueError:
-                    q = 0.0
-        if media in ("text/html", "application/xhtml+xml"):
-            best_html = max(best_html, q)
-        elif media in ("application/json", "application/*"):
-            best_json = max(best_json, q)
+    best_html = best_quality(accept, ("text/html", "application/xhtml+xml"))
+    best_json = best_quality(accept, ("application/json", "application/*"))
     return best_html > 0 and best_html > best_json
 
 
