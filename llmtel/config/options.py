@@ -99,18 +99,18 @@ def _positive_int(value: Any) -> int:
     return number
 
 
-def _seconds(value: Any) -> float:
-    seconds = _number(value)
-    if seconds <= 0:
-        raise ValueError(f"expected a positive number of seconds, got {seconds:g}")
-    return seconds
+def _positive_number(unit: str) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        number = _number(value)
+        if number <= 0:
+            raise ValueError(f"expected a positive number of {unit}, got {number:g}")
+        return number
+
+    return parse
 
 
-def _milliseconds(value: Any) -> float:
-    millis = _number(value)
-    if millis <= 0:
-        raise ValueError(f"expected a positive number of milliseconds, got {millis:g}")
-    return millis
+_seconds = _positive_number("seconds")
+_milliseconds = _positive_number("milliseconds")
 
 
 def _ratio(value: Any) -> float:
