@@ -26,6 +26,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_range(count: int) -> int:
+    """A base port whose next ``count`` ports are all free now."""
+    for _ in range(50):
+        base = free_port()
+        if base + count >= 65535:
+            continue
+        socks = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no free port range")
+
+
 def self_signed_cert() -> tuple[bytes, bytes]:
     """``(key_pem, cert_pem)`` of a throwaway CA-capable certificate valid for 127.0.0.1 (one day)."""
     import datetime

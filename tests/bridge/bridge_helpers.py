@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import socket
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -13,34 +12,13 @@ from typing import Any
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
-from realservers import free_port, self_signed_cert
+from realservers import self_signed_cert
 
 import llmtel
 
 OPENMETRICS_ACCEPT = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"  # noqa: E501 - Prometheus 2.x' Accept header, verbatim
 TEXT_ACCEPT = "text/plain;version=0.0.4"
 TTFC = "gen_ai_client_operation_time_to_first_chunk_seconds"
-
-
-def free_port_range(count: int) -> int:
-    """A base port whose next ``count`` ports are all free now."""
-    for _ in range(50):
-        base = free_port()
-        if base + count >= 65535:
-            continue
-        socks = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no free port range")
 
 
 def get(

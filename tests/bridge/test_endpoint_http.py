@@ -14,7 +14,6 @@ from bridge_helpers import (
     OPENMETRICS_ACCEPT,
     TTFC,
     configured,
-    free_port_range,
     get,
     ids,
     make_certificate,
@@ -24,6 +23,7 @@ from bridge_helpers import (
 )
 from prometheus_client import REGISTRY, Counter
 from prometheus_client.core import CounterMetricFamily
+from realservers import free_port_range
 
 import llmtel
 from llmtel._internal import errors as _errors

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from bridge_helpers import free_port_range, get, text_families
+from bridge_helpers import get, text_families
+from realservers import free_port_range
 
 import llmtel
 

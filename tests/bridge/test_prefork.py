@@ -31,8 +31,8 @@ from typing import Any
 
 import psutil
 import pytest
-from bridge_helpers import free_port_range, text_families
-from realservers import free_port
+from bridge_helpers import text_families
+from realservers import free_port, free_port_range
 
 # gunicorn and uvicorn are in the test extra: without them the servers fail to start and the test fails.
 

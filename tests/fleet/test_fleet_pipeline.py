@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from typing import Any, TypeVar
 
 import pytest
 import yaml
-from realservers import free_port, prometheus_server, require_binary, stop_process
+from realservers import free_port, free_port_range, prometheus_server, require_binary, stop_process
 
 from llmtel.cli import rules as rules_mod
 from llmtel.cli.promql import PromNames, instrument, label
@@ -48,27 +47,6 @@ assert DURATION is not None and TTFC is not None
 COUNT = NAMES.count(DURATION)
 MODEL = label(REQUEST_MODEL)
 T = TypeVar("T")
-
-
-def _free_range(n: int) -> int:
-    """A base port with ``n`` consecutive free ports on 127.0.0.1."""
-    for _ in range(50):
-        base = free_port()
-        if base + n > 65535:
-            continue
-        socks = []
-        try:
-            for port in range(base, base + n):
-                sock = socket.socket()
-                sock.bind(("127.0.0.1", port))
-                socks.append(sock)
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise AssertionError(f"no {n} consecutive free ports")
 
 
 def _get(url: str, timeout: float = 5) -> Any:
@@ -147,7 +125,7 @@ def fleet(tmp_path: Path) -> Iterator[tuple[list[Instance], subprocess.Popen[byt
             stack.callback(stop_process, proc)
             instances.append(Instance(name, app_port, [metrics_port]))
         workers = 2
-        base, http_port = _free_range(workers + 1), free_port()
+        base, http_port = free_port_range(workers + 1), free_port()
         gunicorn = _start(
             [sys.executable, "-m", "gunicorn", "-c", str(HERE / "gunicorn_conf.py"), "fleet_app:app"],
             _app_env(base, FLEET_BIND=f"127.0.0.1:{http_port}", FLEET_WORKERS=str(workers)),
