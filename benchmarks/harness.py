@@ -38,7 +38,11 @@ class Result:
         return max(self.samples)
 
 
-Case = tuple[str, Callable[[], object]] | tuple[str, Callable[[], object], Callable[[], object]]
+Case = (
+    tuple[str, Callable[[], object]]
+    | tuple[str, Callable[[], object], Callable[[], object] | None]
+    | tuple[str, Callable[[], object], Callable[[], object] | None, Callable[[], object]]
+)
 
 
 def interleaved(
@@ -55,7 +59,9 @@ def interleaved(
 
     Samples are seconds per call of ``op``. ``finish``, when given, runs once per
     timed block, inside it, after the ``inner`` calls (llmtel's cases fold their
-    buffered values there, so the deferred aggregation work is on the clock). GC
+    buffered values there, so the deferred aggregation work is on the clock); a
+    fourth element runs after the block, off the clock (to time the call path
+    alone and fold its values before the next case). GC
     is disabled inside a timed block (as ``timeit`` does) and run between blocks,
     so one case's garbage is not collected on another case's clock. ``clock=time.thread_time``
     measures the calling thread's CPU time instead of wall time (steadier on a
@@ -67,6 +73,7 @@ def interleaved(
         for case in order if round_no % 2 == 0 else reversed(order):
             name, op = case[0], case[1]
             finish = case[2] if len(case) > 2 else None  # type: ignore[misc]
+            after = case[3] if len(case) > 3 else None  # type: ignore[misc]
             gc.collect()
             gc.disable()
             try:
@@ -78,6 +85,8 @@ def interleaved(
                 elapsed = clock() - start
             finally:
                 gc.enable()
+            if after is not None:
+                after()  # off the clock
             if round_no >= warmup:
                 results[name].samples.append(elapsed / inner)
     return list(results.values())

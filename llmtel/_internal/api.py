@@ -252,7 +252,7 @@ def _layout(ins: Instruments, role: str) -> _fastpath.Layout:
     gives each slot's attributes from the call's attributes, error type and variant.
     """
     layouts = ins.layouts
-    if not layouts:
+    if role not in layouts:
         client = [ins.active, ins.client_duration, ins.client_ttfc, ins.client_tpoc, ins.client_tokens,
                   ins.client_tokens, ins.cost, ins.cost, ins.cost]  # fmt: skip
         server = [ins.active, ins.server_duration, ins.server_ttft, ins.server_tpot, ins.client_tokens,

@@ -69,7 +69,7 @@ import threading
 import weakref
 from bisect import bisect_left, bisect_right
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from functools import partial, reduce
 from operator import add as _add
 from time import time_ns
@@ -358,6 +358,7 @@ def _plan(instrument: Any, attributes: Any) -> _Plan | None:
 # -- bundles: every series of one call --------------------------------------------------------
 
 
+_CALLER_KEY = object()  # marks a key given by the caller of Layout.record
 SlotAttributes = Callable[[int, Mapping[str, Any], "str | None", tuple[Any, ...]], dict[str, Any]]
 
 
@@ -396,9 +397,14 @@ class Layout:
         variant: tuple[Any, ...],
         values: Sequence[Any],
         context: Context | None = None,
+        key: Hashable | None = None,
     ) -> bool:
-        """Record ``values`` (one per slot); True when they took the fast path."""
-        bundle = self._bundle(attributes, error_type, variant) if available and self._eligible else None
+        """Record ``values`` (one per slot); True when they took the fast path.
+
+        ``key``: the caller's own cache key for this ``(attributes, error_type, variant)``
+        (it must stand for exactly those), saving the key built from their contents.
+        """
+        bundle = self._bundle(attributes, error_type, variant, key) if available and self._eligible else None
         if bundle is None:
             self.record_plain(attributes, error_type, variant, values, context)
             return False
@@ -428,11 +434,25 @@ class Layout:
         return True
 
     def _bundle(
-        self, attributes: Mapping[str, Any], error_type: str | None, variant: tuple[Any, ...]
+        self, attributes: Mapping[str, Any], error_type: str | None, variant: tuple[Any, ...], key: Hashable | None
     ) -> _Bundle | None:
         first: Any = self._first
         if not first._is_enabled() or not self._cache.check(first):
             return None
+        if key is None:
+            key = self._content_key(attributes, error_type, variant)
+            if key is None:
+                return None
+        else:
+            key = (_CALLER_KEY, key)  # never equal to a content key
+        bundle: _Bundle | None = self._cache.get(key)
+        if bundle is None:
+            frozen = tuple(dict(part) if isinstance(part, Mapping) else part for part in variant)
+            bundle = _Bundle(self, key, dict(attributes), error_type, frozen)
+        return bundle
+
+    @staticmethod
+    def _content_key(attributes: Mapping[str, Any], error_type: str | None, variant: tuple[Any, ...]) -> Any:
         parts = [_key(attributes), error_type]
         for part in variant:
             if isinstance(part, Mapping):
@@ -442,12 +462,7 @@ class Layout:
             parts.append(part)
         if parts[0] is None:
             return None
-        key = tuple(parts)
-        bundle: _Bundle | None = self._cache.get(key)
-        if bundle is None:
-            frozen = tuple(dict(part) if isinstance(part, Mapping) else part for part in variant)
-            bundle = _Bundle(self, key, dict(attributes), error_type, frozen)
-        return bundle
+        return tuple(parts)
 
     def record_plain(
         self,

@@ -245,16 +245,13 @@ class PriceTable:
         cache_creation_input_tokens: int = 0,
     ) -> tuple[float, float, str] | None:
         """USD of the input side and of the output side of one call, and the prices' source; None: no price."""
-        found = self.lookup(model, provider)
-        if found is None:
-            return None
-        price, source = found
-        input_usd, output_usd = price.split(
-            input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens
+        return split_found(
+            self.lookup(model, provider),
+            input_tokens,
+            output_tokens,
+            cache_read_input_tokens,
+            cache_creation_input_tokens,
         )
-        if not (math.isfinite(input_usd) and math.isfinite(output_usd)):
-            return None
-        return input_usd, output_usd, source
 
     def cost(
         self,
@@ -279,3 +276,22 @@ class PriceTable:
             input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens
         )
         return input_usd + output_usd
+
+
+def split_found(
+    found: tuple[Price, str] | None,
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_input_tokens: int = 0,
+    cache_creation_input_tokens: int = 0,
+) -> tuple[float, float, str] | None:
+    """:meth:`PriceTable.split_cost` with the price already looked up (``found``: what ``lookup`` returned)."""
+    if found is None:
+        return None
+    price, source = found
+    input_usd, output_usd = price.split(
+        input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens
+    )
+    if not (math.isfinite(input_usd) and math.isfinite(output_usd)):
+        return None
+    return input_usd, output_usd, source

@@ -27,6 +27,12 @@ Each call is counted once (docs/genai-spans.md explains the rules):
   Anthropic instrumentation starts its span beside the Anthropic SDK's own,
   not around it) is skipped once the source it duplicates has been seen.
 
+Cost: most spans are no GenAI operation and leave after a few key tests. A
+call span's metric attributes are cleaned once per distinct raw values (a
+bounded memory of :class:`_CallSeries`) and its values go into one plan bundle
+(``fastpath.Layout``, as ``llm_call``'s): one lookup and one buffer append per
+span, folded later (benchmarks/spans.py, docs/performance.md).
+
 Attribute dialects are normalised: the current GenAI conventions, the older
 names still emitted (``gen_ai.system``, ``gen_ai.usage.prompt_tokens`` /
 ``completion_tokens``, ``llm.request.type``) and the sources' own keys
@@ -45,7 +51,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.metrics.view import DropAggregation, View
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-from opentelemetry.trace import NonRecordingSpan, SpanKind, StatusCode, set_span_in_context
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanKind, StatusCode, set_span_in_context
 from opentelemetry.util.types import Attributes
 
 from llmtel import semconv
@@ -53,7 +59,8 @@ from llmtel._internal import errors as _errors
 from llmtel._internal import fastpath as _fastpath
 from llmtel._internal import state as _state
 from llmtel._internal.dimensions import block_attributes
-from llmtel._internal.values import clean_count, clean_duration, clean_str
+from llmtel._internal.pricing import Price, PriceTable, split_found
+from llmtel._internal.values import MAX_VALUE, clean_count, clean_duration, clean_str
 
 __all__ = [
     "DERIVED_INSTRUMENTS",
@@ -130,8 +137,28 @@ MAX_OPEN_SPANS: Final = 100_000
 #: Instrumentation scopes remembered for SUPERSEDED_SCOPES (a process has a handful).
 MAX_SCOPES: Final = 1024
 
+#: Call series remembered by their raw span values (least recently used out first).
+MAX_CALL_SERIES: Final = 4096
+
+_OPERATION: Final = semconv.OPERATION_NAME
+_REQUEST_TYPE: Final = semconv.OPENLLMETRY_REQUEST_TYPE
+#: Keys of a GenAI span that lacks its operation (counted as a problem).
+_LOOKS_GENAI: Final = frozenset((semconv.LEGACY_SYSTEM, *INPUT_TOKEN_KEYS, *OUTPUT_TOKEN_KEYS))
+#: The span attributes a call's metric attributes come from (see _CallSeries).
+_CALL_KEYS: Final = (
+    semconv.PROVIDER_NAME,
+    semconv.LEGACY_SYSTEM,
+    semconv.REQUEST_MODEL,
+    semconv.RESPONSE_MODEL,
+    semconv.SERVER_ADDRESS,
+    semconv.SERVER_PORT,
+    semconv.ERROR_TYPE,
+)
+_PORT_INDEX: Final = _CALL_KEYS.index(semconv.SERVER_PORT)
 _NO_ATTRIBUTES: Final[Mapping[str, Any]] = {}
 _EMPTY_CONTEXT: Final = Context()
+#: The context key the API keeps the current span under (found through the public API, once).
+_SPAN_KEY: Final = next(iter(set_span_in_context(NonRecordingSpan(INVALID_SPAN_CONTEXT), _EMPTY_CONTEXT)))
 _PROBLEM_NO_OPERATION: Final = "genai span without operation"
 
 
@@ -177,10 +204,116 @@ def _provider(attributes: Mapping[str, Any]) -> str | None:
 
 def _count(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
     raw = _first(attributes, keys)
+    if raw is None:
+        return None
+    if type(raw) is int and 0 <= raw <= MAX_VALUE:  # the common case, without clean_count's calls
+        return raw
     if isinstance(raw, str):  # some sources stringify numbers; still a bad value to llmtel
         _errors.report("invalid token count", detail=repr(raw)[:40])
         return None
     return clean_count(raw)
+
+
+def _error_type(raw: Any, failed: bool) -> str | None:
+    """``error.type`` from the span's attribute, else ``_OTHER`` for an error status."""
+    if raw is not None:
+        return clean_str(raw) or "_OTHER"
+    return "_OTHER" if failed else None
+
+
+class _CallSeries:
+    """A call span's metric attributes, error type and price key, cleaned from its raw values.
+
+    ``exact``: cleaning changed nothing (no problem was counted), so spans with the
+    same raw values may share this object.
+    """
+
+    __slots__ = ("_found", "attributes", "error_type", "exact", "price_model", "provider")
+
+    def __init__(self, operation: str, raw: tuple[Any, ...], failed: bool, dims: dict[str, str]) -> None:
+        provider_name, system, model, response_model, address, port, error = raw
+        provider = provider_name if provider_name is not None else system
+        if isinstance(provider, str):
+            provider = LEGACY_PROVIDERS.get(provider, provider)
+        cleaned = {
+            semconv.PROVIDER_NAME: (provider, clean_str(provider)),
+            semconv.REQUEST_MODEL: (model, clean_str(model)),
+            semconv.RESPONSE_MODEL: (response_model, clean_str(response_model)),
+            semconv.SERVER_ADDRESS: (address, clean_str(address)),
+        }
+        attributes: dict[str, Any] = {semconv.OPERATION_NAME: operation, **dims}
+        attributes.update((key, text) for key, (_, text) in cleaned.items() if text is not None)
+        if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536:
+            attributes[semconv.SERVER_PORT] = port
+        self.attributes = attributes
+        self.error_type = _error_type(error, failed)
+        self.exact = error == self.error_type or error is None
+        self.exact = self.exact and all(given == text for given, text in cleaned.values())
+        self.provider = attributes.get(semconv.PROVIDER_NAME)
+        self.price_model = attributes.get(semconv.RESPONSE_MODEL) or attributes.get(semconv.REQUEST_MODEL)
+        self._found: tuple[PriceTable | None, Any] = (None, None)
+
+    def price(self, prices: PriceTable) -> tuple[Price, str] | None:
+        """This call's price and its source in ``prices`` (looked up once per table)."""
+        table, found = self._found
+        if table is not prices:
+            found = prices.lookup(self.price_model, self.provider)
+            self._found = (prices, found)
+        return found  # type: ignore[no-any-return]
+
+
+class _RecentCalls:
+    """:class:`_CallSeries` by raw span values, bounded: the oldest entry makes room for a new one."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self) -> None:
+        self._items: dict[Any, _CallSeries] = {}
+
+    def get(self, key: Any) -> _CallSeries | None:
+        return self._items.get(key)
+
+    def put(self, key: Any, series: _CallSeries) -> None:
+        items = self._items
+        if len(items) >= MAX_CALL_SERIES:
+            # First in, first out: a call series is rebuilt in microseconds, and a plain dict read is
+            # cheaper than an LRU's on every span. Another thread may have removed it meanwhile.
+            items.pop(next(iter(items), None), None)
+        items[key] = series
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+#: The series a call span records, in the order GenAISpanMetrics._record_call passes their values.
+_SPAN_CALL_SLOTS: Final = ("duration", "ttfc", "tokens input", "tokens output", "cost input", "cost output")
+
+
+def _span_layout(ins: Any) -> _fastpath.Layout:
+    """The record-path layout of a call span (built once per instruments object); variant: ``(cost source,)``."""
+    layout: _fastpath.Layout | None = ins.layouts.get("genai span")
+    if layout is None:
+        layout = ins.layouts.setdefault(
+            "genai span",
+            _fastpath.Layout(
+                [ins.client_duration, ins.client_ttfc, ins.client_tokens, ins.client_tokens, ins.cost, ins.cost],
+                _span_slot_attributes,
+            ),
+        )
+    return layout
+
+
+def _span_slot_attributes(
+    slot: int, attributes: Mapping[str, Any], error_type: str | None, variant: tuple[Any, ...]
+) -> dict[str, Any]:
+    """Slot ``slot``'s attributes, as ``llm_call`` records the same series."""
+    name = _SPAN_CALL_SLOTS[slot]
+    if name in ("duration", "ttfc"):
+        return {**attributes, semconv.ERROR_TYPE: error_type} if error_type is not None else dict(attributes)
+    kind, token_type = name.split()
+    if kind == "tokens":
+        return {**attributes, semconv.TOKEN_TYPE: token_type}
+    return {**attributes, semconv.TOKEN_TYPE: token_type, semconv.COST_SOURCE: variant[0]}
 
 
 class _Call:
@@ -224,6 +357,7 @@ class GenAISpanMetrics(SpanProcessor):
         # Span ids of open local spans with a counted call inside: found at span ends, so a call
         # span that only says it is one at its end is still known to enclose a counted call.
         self._counted_under: dict[int, bool] = {}
+        self._calls = _RecentCalls()
         self._lock = threading.Lock()
         self._active = True
 
@@ -232,18 +366,27 @@ class GenAISpanMetrics(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         if not self._active:
             return
-        parent = span.parent
         open_calls = self._open
+        attributes = _attributes(span)
+        # Most spans are neither a GenAI operation nor inside an open call: two key tests and out.
+        starts_call = (
+            bool(attributes)
+            and (_OPERATION in attributes or _REQUEST_TYPE in attributes)
+            and operation_of(attributes) in CALL_OPERATIONS
+        )
+        if not starts_call and not open_calls:
+            return
+        parent = span.parent
         enclosing = open_calls.get(parent.span_id) if parent is not None and open_calls else None
-        scope = span.instrumentation_scope
-        llmtel = scope is not None and scope.name == _state.SCOPE
-        # llmtel's client-role llm_call records the gen_ai.client.* of what runs inside it; its
-        # retrieval (also CLIENT), tool, agent and server-role spans do not.
-        if operation_of(_attributes(span)) in CALL_OPERATIONS and (not llmtel or span.kind is SpanKind.CLIENT):
-            call = _Call(span.context.span_id, enclosing, llmtel)
-        elif enclosing is not None:
-            call = enclosing
-        else:
+        call = enclosing
+        if starts_call:
+            scope = span.instrumentation_scope
+            llmtel = scope is not None and scope.name == _state.SCOPE
+            # llmtel's client-role llm_call records the gen_ai.client.* of what runs inside it; its
+            # retrieval (also CLIENT), tool, agent and server-role spans do not.
+            if not llmtel or span.kind is SpanKind.CLIENT:
+                call = _Call(span.context.span_id, enclosing, llmtel)
+        if call is None:
             return
         with self._lock:
             if len(open_calls) >= MAX_OPEN_SPANS:
@@ -259,22 +402,28 @@ class GenAISpanMetrics(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         if not self._active:
             return
-        context = span.context
-        if context is None:
-            return
-        span_id = context.span_id
-        call = self._open.pop(span_id, None) if self._open else None
-        inner_counted = self._counted_under.pop(span_id, False) if self._counted_under else False
+        if self._open or self._counted_under:  # nesting to follow (empty: nothing to look up)
+            context = span.context
+            if context is None:
+                return
+            call = self._open.pop(context.span_id, None)
+            inner_counted = self._counted_under.pop(context.span_id, False)
+        else:
+            call, inner_counted = None, False
+        attributes = _attributes(span)
+        operation = (
+            operation_of(attributes)
+            if attributes and (_OPERATION in attributes or _REQUEST_TYPE in attributes)
+            else None
+        )
+        if operation is None and not inner_counted and _LOOKS_GENAI.isdisjoint(attributes):
+            return  # the common case: a span that is no GenAI operation and holds no counted call
         scope = span.instrumentation_scope
         scope_name = scope.name if scope is not None else ""
         if scope_name == _state.SCOPE:
             return
-        attributes = _attributes(span)
-        operation = operation_of(attributes)
         if operation is None:
-            if attributes and (
-                semconv.LEGACY_SYSTEM in attributes or _first(attributes, INPUT_TOKEN_KEYS + OUTPUT_TOKEN_KEYS)
-            ):
+            if not _LOOKS_GENAI.isdisjoint(attributes):
                 _errors.report(_PROBLEM_NO_OPERATION, detail=scope_name[:60])
             if inner_counted:
                 self._mark_parent(span)
@@ -325,75 +474,47 @@ class GenAISpanMetrics(SpanProcessor):
         if not handles.enabled:
             return
         start, end = span.start_time, span.end_time
-        duration = clean_duration((end - start) / 1e9) if start is not None and end is not None else None
-        error_type = attributes.get(semconv.ERROR_TYPE)
-        if error_type is not None:
-            error_type = clean_str(error_type) or "_OTHER"
-        elif span.status.status_code is StatusCode.ERROR:
-            error_type = "_OTHER"
+        duration = None
+        if start is not None and end is not None:
+            duration = (end - start) / 1e9
+            if not 0 <= duration <= MAX_VALUE:  # an end before the start, or a junk time
+                duration = clean_duration(duration)
+        failed = span.status.status_code is StatusCode.ERROR
         ctx = span.context
         # Exemplars link to this span (sampled spans only), never to whatever span is current at its end.
-        exemplar_context = (
-            set_span_in_context(NonRecordingSpan(ctx), _EMPTY_CONTEXT)
-            if ctx is not None and ctx.trace_flags.sampled
-            else _EMPTY_CONTEXT
-        )
+        sampled = ctx is not None and ctx.trace_flags.sampled
+        exemplar_context = Context({_SPAN_KEY: NonRecordingSpan(ctx)}) if sampled else _EMPTY_CONTEXT
         # The opted-in metric_attributes: from the span, else the llmtel.attributes() block it ended in.
         dims: dict[str, str] = {}
         if handles.dimensions:
             block = block_attributes()
             dims = handles.dimensions.resolve({**block, **attributes} if block else attributes)
         if operation in CALL_OPERATIONS:
-            self._record_call(handles, attributes, operation, duration, error_type, exemplar_context, dims)
+            self._record_call(handles, attributes, operation, duration, failed, exemplar_context, dims)
         else:
+            error_type = _error_type(attributes.get(semconv.ERROR_TYPE), failed)
             self._record_other(handles, attributes, operation, duration, error_type, exemplar_context, dims)
 
-    @staticmethod
     def _record_call(
+        self,
         handles: _state.Handles,
         span_attributes: Mapping[str, Any],
         operation: str,
         duration: float | None,
-        error_type: str | None,
+        failed: bool,
         context: Context,
         dims: dict[str, str],
     ) -> None:
-        ins = handles.instruments
-        record = _fastpath.record
-        attrs: dict[str, Any] = {semconv.OPERATION_NAME: operation, **dims}
-        provider = _provider(span_attributes)
-        if provider is not None:
-            attrs[semconv.PROVIDER_NAME] = provider
-        model = clean_str(span_attributes.get(semconv.REQUEST_MODEL))
-        if model is not None:
-            attrs[semconv.REQUEST_MODEL] = model
-        response_model = clean_str(span_attributes.get(semconv.RESPONSE_MODEL))
-        if response_model is not None:
-            attrs[semconv.RESPONSE_MODEL] = response_model
-        address = clean_str(span_attributes.get(semconv.SERVER_ADDRESS))
-        if address is not None:
-            attrs[semconv.SERVER_ADDRESS] = address
-        port = span_attributes.get(semconv.SERVER_PORT)
-        if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536:
-            attrs[semconv.SERVER_PORT] = port
-        err_attrs = attrs if error_type is None else {**attrs, semconv.ERROR_TYPE: error_type}
-        if duration is not None:
-            record(ins.client_duration, duration, err_attrs, context)
-        ttfc_raw = span_attributes.get(TTFC_KEY)
-        if ttfc_raw is not None:
-            ttfc = clean_duration(ttfc_raw)
-            if ttfc is not None:
-                record(ins.client_ttfc, ttfc, err_attrs, context)
+        series, key = self._call_series(span_attributes, operation, failed, dims)
+        ttfc = span_attributes.get(TTFC_KEY)
+        if ttfc is not None and not (type(ttfc) is float and 0 <= ttfc <= MAX_VALUE):  # else: a clean float
+            ttfc = clean_duration(ttfc)
         input_tokens = _count(span_attributes, INPUT_TOKEN_KEYS)
         output_tokens = _count(span_attributes, OUTPUT_TOKEN_KEYS)
-        if input_tokens is not None:
-            record(ins.client_tokens, input_tokens, {**attrs, semconv.TOKEN_TYPE: "input"}, context)
-        if output_tokens is not None:
-            record(ins.client_tokens, output_tokens, {**attrs, semconv.TOKEN_TYPE: "output"}, context)
+        cost_in = cost_out = source = None
         if input_tokens or output_tokens:
-            priced = handles.prices.split_cost(
-                response_model or model,
-                provider,
+            priced = split_found(
+                series.price(handles.prices),
                 input_tokens or 0,
                 output_tokens or 0,
                 _count(span_attributes, CACHE_READ_KEYS) or 0,
@@ -401,12 +522,43 @@ class GenAISpanMetrics(SpanProcessor):
             )
             if priced is not None:  # as llm_call records it: split by token type, with the prices' source
                 input_usd, output_usd, source = priced
-                if input_tokens is not None:
-                    cost_attrs = {**attrs, semconv.TOKEN_TYPE: "input", semconv.COST_SOURCE: source}
-                    _fastpath.add(ins.cost, input_usd, cost_attrs, context)
-                if output_tokens is not None:
-                    cost_attrs = {**attrs, semconv.TOKEN_TYPE: "output", semconv.COST_SOURCE: source}
-                    _fastpath.add(ins.cost, output_usd, cost_attrs, context)
+                cost_in = input_usd if input_tokens is not None else None
+                cost_out = output_usd if output_tokens is not None else None
+        _span_layout(handles.instruments).record(
+            series.attributes,
+            series.error_type,
+            (source,),
+            (duration, ttfc, input_tokens, output_tokens, cost_in, cost_out),
+            context,
+            key=None if key is None else (series, source),
+        )
+
+    def _call_series(
+        self, span_attributes: Mapping[str, Any], operation: str, failed: bool, dims: dict[str, str]
+    ) -> tuple[_CallSeries, Any]:
+        """The metric attributes of a call span, and its cache key (None: not cached).
+
+        Spans of one kind of call repeat the same few values: they are cleaned once
+        and remembered by their raw values. Values that cleaning changes (and counts
+        as a problem) are cleaned, and counted, every time.
+        """
+        raw = tuple(map(span_attributes.get, _CALL_KEYS))
+        key: Any = None
+        port = raw[_PORT_INDEX]
+        # Cached series hold str values and an int port; only a port can equal another type (1 == 1.0 == True).
+        if port is None or type(port) is int:
+            key = (operation, failed, raw, tuple(dims.items()) if dims else ())
+            try:
+                series = self._calls.get(key)
+            except TypeError:  # an unhashable value (not from an SDK span): not cached
+                key, series = None, None
+            if series is not None:
+                return series, key
+        series = _CallSeries(operation, raw, failed, dims)
+        if key is None or not series.exact:
+            return series, None
+        self._calls.put(key, series)
+        return series, key
 
     @staticmethod
     def _record_other(
@@ -441,6 +593,7 @@ class GenAISpanMetrics(SpanProcessor):
         with self._lock:
             self._open.clear()
             self._counted_under.clear()
+            self._calls.clear()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True

@@ -401,3 +401,35 @@ def test_calls_inside_llmtel_retrieval_tool_agent_or_server_spans_are_counted(ca
     with llmtel.llm_call(provider="vllm", model="served", role="server"):
         _sdk_chat(_tracer(capture, ANTHROPIC_SDK))  # a server handler calling a provider: a client call
     assert capture.count(DURATION, {"gen_ai.provider.name": "anthropic"}) == 3
+
+
+def test_repeated_calls_share_their_cleaned_attributes_but_junk_is_counted_every_time(capture: Capture) -> None:
+    tracer = _tracer(capture, ANTHROPIC_SDK)
+    for _ in range(3):  # cleaned attributes are remembered per raw values, but never a value cleaning changed
+        _sdk_chat(tracer, **{"gen_ai.response.model": "m" * 200})
+    assert errors.problem_counts()["attribute truncated"] == 3
+    # Equal as dictionary keys, not as attributes: only the int is a server.port (as on the uncached path).
+    for port in (8443, 8443.0, True, 8443):
+        with tracer.start_as_current_span("chat", attributes={"gen_ai.operation.name": "chat", "server.port": port}):
+            pass
+    counts = {p.attributes.get("server.port"): int(p.count) for p in capture.points(DURATION)}
+    assert counts == {443: 3, 8443: 2, None: 2}
+
+
+def test_the_cleaned_attributes_memory_is_bounded(capture: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmtel._internal import spanmetrics
+
+    monkeypatch.setattr(spanmetrics, "MAX_CALL_SERIES", 4)
+    processor = capture.telemetry.span_metrics
+    assert processor is not None
+    tracer = _tracer(capture, ANTHROPIC_SDK)
+    for i in range(10):
+        for _ in range(2):
+            with tracer.start_as_current_span(
+                "chat", attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": f"m{i}"}
+            ):
+                pass
+    assert len(processor._calls._items) == 4
+    assert {p.attributes["gen_ai.request.model"]: int(p.count) for p in capture.points(DURATION)} == {
+        f"m{i}": 2 for i in range(10)
+    }
