@@ -47,6 +47,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Final
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.metrics.view import DropAggregation, View
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -144,6 +145,9 @@ _OPERATION: Final = semconv.OPERATION_NAME
 _REQUEST_TYPE: Final = semconv.OPENLLMETRY_REQUEST_TYPE
 #: Keys of a GenAI span that lacks its operation (counted as a problem).
 _LOOKS_GENAI: Final = frozenset((semconv.LEGACY_SYSTEM, *INPUT_TOKEN_KEYS, *OUTPUT_TOKEN_KEYS))
+#: A span without any of these keys starts no call (on_start) / is no GenAI span (on_end).
+_CALL_MARKERS: Final = frozenset((_OPERATION, _REQUEST_TYPE))
+_GENAI_MARKERS: Final = _CALL_MARKERS | _LOOKS_GENAI
 #: The span attributes a call's metric attributes come from (see _CallSeries).
 _CALL_KEYS: Final = (
     semconv.PROVIDER_NAME,
@@ -168,6 +172,15 @@ def _attributes(span: Any) -> Mapping[str, Any]:
     if raw is None:
         return _NO_ATTRIBUTES
     return getattr(raw, "_dict", raw)  # type: ignore[no-any-return]
+
+
+def _plainly_not_genai(span: Any, markers: frozenset[str]) -> bool:
+    """True when ``span`` is an SDK span whose attributes hold none of ``markers`` (False: look closer)."""
+    if not isinstance(span, ReadableSpan):
+        return False
+    raw = span._attributes
+    attributes = raw._dict if type(raw) is BoundedAttributes else raw
+    return type(attributes) is dict and markers.isdisjoint(attributes)
 
 
 def _first(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
@@ -362,13 +375,19 @@ class GenAISpanMetrics(SpanProcessor):
         self._active = True
 
     # -- nesting ----------------------------------------------------------------
-    @_errors.guard("genai span metrics")
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        # Most spans are neither a GenAI operation nor inside an open call: they leave here, before the
+        # guard's call, on key tests of the SDK's own attribute dict (which cannot raise).
+        if not self._open and _plainly_not_genai(span, _CALL_MARKERS):
+            return
+        self._start(span)
+
+    @_errors.guard("genai span metrics")
+    def _start(self, span: Span) -> None:
         if not self._active:
             return
         open_calls = self._open
         attributes = _attributes(span)
-        # Most spans are neither a GenAI operation nor inside an open call: two key tests and out.
         starts_call = (
             bool(attributes)
             and (_OPERATION in attributes or _REQUEST_TYPE in attributes)
@@ -398,8 +417,14 @@ class GenAISpanMetrics(SpanProcessor):
         return parent_span_id in self._open
 
     # -- deriving ---------------------------------------------------------------
-    @_errors.guard("genai span metrics")
     def on_end(self, span: ReadableSpan) -> None:
+        # As in on_start: the common span leaves before the guard's call.
+        if not self._open and not self._counted_under and _plainly_not_genai(span, _GENAI_MARKERS):
+            return
+        self._end(span)
+
+    @_errors.guard("genai span metrics")
+    def _end(self, span: ReadableSpan) -> None:
         if not self._active:
             return
         if self._open or self._counted_under:  # nesting to follow (empty: nothing to look up)
