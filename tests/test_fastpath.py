@@ -261,14 +261,14 @@ def test_equal_values_of_different_types_stay_apart(tracer: trace.Tracer) -> Non
 
 
 def test_series_dropped_from_the_sdk_storage_are_recreated(tracer: trace.Tracer) -> None:
-    # What the bridge does in a forked worker: clear every view match's series in place (after
-    # os.fork() has folded the buffers: the drain here).
+    # What the bridge does in a forked worker: give every view match a new, empty series dict, as the
+    # SDK's own delta collection does (after os.fork() has folded the buffers: the drain here).
     def forget(provider: MeterProvider) -> None:
         _fastpath.drain()
         for storage in provider._measurement_consumer._reader_storages.values():
             for matches in storage._instrument_view_instrument_matches.values():
                 for match in matches:
-                    match._attributes_aggregation.clear()
+                    match._attributes_aggregation = {}
 
     outputs = []
     for fast in (False, True):

@@ -10,7 +10,8 @@ collections at random points. One pipeline records through the public API, the
 other through ``llmtel._internal.fastpath``. After every collection the points
 must be equal: counts, bucket counts, sums to the bit, min, max, values, and the
 exemplars (value, trace id, span id, filtered attributes). Both sides' sampling
-reservoirs draw from equally seeded random generators.
+reservoirs draw from equally seeded random generators. The same in batches of three
+entries (a buffer folding itself) and in one batch of everything.
 """
 
 from __future__ import annotations
@@ -160,10 +161,10 @@ def _run(side: _Side, ops: list[tuple[Any, ...]], fast: bool, seed: int) -> list
     return snapshots
 
 
-def _ops(rng: random.Random, spans: list[Context], n: int) -> list[tuple[Any, ...]]:
+def _ops(rng: random.Random, spans: list[Context], n: int, collects: int = 1) -> list[tuple[Any, ...]]:
     ops: list[tuple[Any, ...]] = []
     for _ in range(n):
-        kind = rng.choices(["record", "many", "add", "updown", "call", "collect"], [5, 3, 3, 2, 4, 1])[0]
+        kind = rng.choices(["record", "many", "add", "updown", "call", "collect"], [5, 3, 3, 2, 4, collects])[0]
         ctx = _context(rng, spans)
         if kind == "collect":
             ops.append(("collect",))
@@ -206,3 +207,25 @@ def test_fast_path_equals_plain_sdk(seed: int, exemplar_filter: type, caplog: py
     overflowed = any("otel.metric.overflow" in repr(point[1]) for snapshot in fast for point in snapshot)
     with_exemplars = any(point[4] for snapshot in fast for point in snapshot)
     assert overflowed and (with_exemplars or exemplar_filter is AlwaysOffExemplarFilter)
+
+
+@needs_fast_path
+@pytest.mark.parametrize("batches", ["small", "large"])
+@pytest.mark.parametrize("seed", range(4, 8))
+def test_fast_path_equals_plain_sdk_in_small_and_large_batches(
+    seed: int, batches: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Small: a buffer folds every 3 entries, so most series get one value per batch (the fold's
+    # one-value path). Large: one collection at the end, so every series gets many values per batch
+    # (bucket counting, the last sampled value per bucket from the last record back).
+    if batches == "small":
+        monkeypatch.setattr(fastpath, "BUFFER_LIMIT", 3)
+    rng = random.Random(seed)
+    spans = _spans(rng)
+    ops = _ops(rng, spans, 400, collects=4 if batches == "small" else 0)
+    plain = _run(_Side(TraceBasedExemplarFilter()), ops, False, seed)
+    fast = _run(_Side(TraceBasedExemplarFilter()), ops, True, seed)
+    assert len(plain) == len(fast) >= (2 if batches == "small" else 1)
+    for round_no, (p, f) in enumerate(zip(plain, fast, strict=True)):
+        assert p == f, f"collection {round_no} differs"
+    assert any(point[4] for snapshot in fast for point in snapshot), "exemplars were compared"

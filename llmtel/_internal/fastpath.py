@@ -65,12 +65,14 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import weakref
 from bisect import bisect_left, bisect_right
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from functools import partial, reduce
+from functools import reduce
+from itertools import repeat
 from operator import add as _add
 from time import time_ns
 from typing import Any
@@ -131,6 +133,7 @@ BUFFER_LIMIT = 1024
 _DEFAULT_CAPACITY = 4000
 _SCALARS = frozenset((str, int, float, bool))
 _NUMBERS = (int, float)
+_INF = math.inf
 _HIST, _SUM = "histogram", "sum"
 
 
@@ -140,7 +143,7 @@ _HIST, _SUM = "histogram", "sum"
 class _Target:
     """One series of one view of one reader that a plan writes into."""
 
-    __slots__ = ("aggregation", "aligned", "key", "match", "point_attributes", "reset", "slot")
+    __slots__ = ("aggregation", "aligned", "key", "match", "point_attributes", "reset", "series", "slot")
 
     def __init__(self, match: Any, key: Any, point_attributes: dict[str, Any], aggregation: Any) -> None:
         self.match = match
@@ -151,6 +154,7 @@ class _Target:
         self.reset = aggregation is None
         self.slot = key
         self.aggregation = aggregation
+        self.series: Any = None  # the match's series dict ``aggregation`` was found in
         if aggregation is not None:
             self._bind(aggregation)
         # The match's own aggregation object is built like its series are (same reservoir factory).
@@ -160,38 +164,50 @@ class _Target:
         ) == getattr(aggregation or match._aggregation, "_boundaries", None)
 
     def _bind(self, aggregation: Any) -> None:
+        """Remember ``aggregation``; the caller holds ``match._lock``."""
         self.aggregation = aggregation
-        # Past the cardinality limit the SDK hands out the overflow series: remember where it sits.
-        overflowed = self.match._attributes_aggregation.get(self.key) is not aggregation
-        self.slot = _OVERFLOW_KEY if overflowed else self.key
+        self.series = self.match._attributes_aggregation
+        if not self.reset:
+            # Past the cardinality limit the SDK hands out the overflow series: remember where it sits.
+            overflowed = self.series.get(self.key) is not aggregation
+            self.slot = _OVERFLOW_KEY if overflowed else self.key
 
     def current(self) -> Any:
-        """The aggregation to fold into now; the caller holds ``match._lock`` when ``reset``."""
+        """The aggregation to fold into now.
+
+        The aggregation found last stays valid as long as the match keeps the same series dict:
+        the SDK replaces it when a delta collection takes the series, and so does llmtel's bridge
+        when it forgets the series a forked worker inherited (PrometheusBridgeReader.after_fork_in_child);
+        the SDK never drops a cumulative series otherwise. One identity test, no key hashing.
+        """
         match = self.match
-        if self.reset:
-            return match._get_or_create_aggregation(self.key, self.point_attributes)
-        if match._attributes_aggregation.get(self.slot) is not self.aggregation:
-            # The SDK never drops a cumulative series, but llmtel's bridge forgets the series a
-            # forked worker inherited (PrometheusBridgeReader._after_fork_in_child): start it again.
-            with match._lock:
-                self._bind(match._get_or_create_aggregation(self.key, self.point_attributes))
+        if match._attributes_aggregation is self.series:
+            return self.aggregation
+        with match._lock:  # created now, in record order, as the SDK would (it decides what overflows)
+            self._bind(match._get_or_create_aggregation(self.key, self.point_attributes))
         return self.aggregation
 
 
 class _Plan:
     """Where one instrument's values with one attribute set go, resolved once."""
 
-    __slots__ = ("attributes", "filter", "instrument", "kind", "offered", "sampling", "targets")
+    __slots__ = (
+        "attributes", "filter", "instrument", "kind", "low", "offered", "sampled_targets", "sampling", "targets",
+    )  # fmt: skip
 
     def __init__(self, instrument: Any, kind: str, attributes: Any, offered: Any, targets: list[_Target]) -> None:
         self.instrument = instrument
         self.kind = kind
+        # The least value the SDK accepts: ``low <= value < inf`` is the whole test for a number
+        # (NaN fails it, and -inf is below the least finite float).
+        self.low = 0 if _positive(instrument) else -sys.float_info.max
         self.attributes = attributes  # as given: the public API gets these for rejected values
         self.offered = offered  # the cleaned attributes exemplars are offered with (None for None)
         self.targets = targets
         self.filter: Any = None
         # Reservoirs other than aligned-bucket ones take each value in record order (end of _fold).
-        self.sampling = any(not target.aligned for target in targets)
+        self.sampled_targets = tuple(target for target in targets if not target.aligned)
+        self.sampling = bool(self.sampled_targets)
 
 
 def _kind(instrument: Any) -> str | None:
@@ -652,17 +668,17 @@ def _drain(buffers: Sequence[_Buffer]) -> None:
 
 
 class _Series:
-    """One aggregation's share of a batch: its values in record order, and where each came from."""
+    """One aggregation's share of a batch: its records in record order."""
 
-    __slots__ = ("aggregation", "aligned", "histogram", "items", "starts", "values")
+    __slots__ = ("aggregation", "aligned", "histogram", "records", "spread")
 
     def __init__(self, aggregation: Any, histogram: bool, aligned: bool) -> None:
         self.aggregation = aggregation
         self.histogram = histogram
         self.aligned = aligned
-        self.values: list[float] = []
-        self.starts: list[int] = []  # per item, the index of its first value (an item's values are contiguous)
-        self.items: list[tuple[int, Context, bool, Any]] = []  # time, context, sampled, offered attributes
+        # (value or values, time, context, sampled, offered attributes): one per value or record_many
+        self.records: list[tuple[Any, int, Context, bool, Any]] = []
+        self.spread = False  # some record holds several values
 
 
 def _fold(batch: list[Any]) -> None:
@@ -680,9 +696,10 @@ def _fold(batch: list[Any]) -> None:
             sampled = bool(source.filter.should_sample(0, now, None, ctx))
             last_ctx, last_filter = ctx, source.filter
         if type(source) is _Bundle:
-            # Only a bundle's values may hold what the SDK rejects (single records are checked on the call path).
+            # Only a bundle's values may hold what the SDK rejects (single records are checked on the call
+            # path); a number in range is the common case, tested inline.
             pairs: Any = [
-                (plan, _accepted(plan, value, ctx))
+                (plan, value if type(value) in _NUMBERS and plan.low <= value < _INF else _accepted(plan, value, ctx))
                 for plan, value in zip(source.plans, values, strict=False)
                 if value is not None and plan is not None
             ]
@@ -693,41 +710,33 @@ def _fold(batch: list[Any]) -> None:
                 continue
             if sampled and plan.sampling:
                 sampled_values.append((plan, value, now, ctx))
-            scalar = type(value) in _NUMBERS
+            record = (value, now, ctx, sampled, plan.offered)  # shared by the plan's targets
+            spread = type(value) not in _NUMBERS
             for target in plan.targets:
                 entry = live.get(target)
                 if entry is None:
-                    aggregation = _resolve(target)
+                    aggregation = target.current()
                     entry = series.get(aggregation)
                     if entry is None:
                         entry = series[aggregation] = _Series(aggregation, plan.kind is _HIST, target.aligned)
                     live[target] = entry
-                entry.items.append((now, ctx, sampled, plan.offered))
-                entry.starts.append(len(entry.values))
-                if scalar:
-                    entry.values.append(value)
-                else:
-                    entry.values.extend(value)
+                entry.records.append(record)
+                if spread:
+                    entry.spread = True
     for entry in series.values():
-        _fold_series(entry)
+        if entry.histogram and len(entry.records) == 1 and not entry.spread:
+            _fold_one(entry)  # one value (many series, small batches)
+        else:
+            _fold_series(entry)
     # In record order: reservoirs other than aligned-bucket ones get each sampled value, series after series
     # and reader after reader, as the SDK offers them (a sampling reservoir draws a random number per value).
     for plan, value, now, ctx in sampled_values:
         _offer_each(plan, live, value, now, ctx)
 
 
-def _resolve(target: _Target) -> Any:
-    if target.reset:
-        with target.match._lock:  # created now, in record order, as the SDK would (it decides what overflows)
-            return target.current()
-    return target.current()
-
-
 def _accepted(plan: _Plan, value: Any, ctx: Context) -> Any:
     """``value`` without what the SDK rejects (sent through its public API: it warns and drops them); None if empty."""
-    if type(value) in _NUMBERS and 0 <= value < math.inf:  # the common case; NaN fails the comparison
-        return value
-    positive = plan.kind is _HIST or type(plan.instrument) is _Counter
+    positive = plan.low == 0
     if type(value) in _NUMBERS:
         if _valid(value, positive):
             return value
@@ -754,86 +763,111 @@ def _valid(value: Any, positive: bool) -> bool:
         return False
 
 
+def _fold_one(entry: _Series) -> None:
+    """One value into a histogram: what ``aggregate()`` does, with the bucket found once for both."""
+    aggregation = entry.aggregation
+    value, now, ctx, sampled, offered = entry.records[0]
+    with aggregation._lock:
+        index = bisect_left(aggregation._boundaries, value)  # the SDK's bucket rule
+        if aggregation._value is None:
+            aggregation._value = aggregation._get_empty_bucket_counts()
+        aggregation._sum += value
+        if aggregation._record_min_max:
+            aggregation._min = min(aggregation._min, value)
+            aggregation._max = max(aggregation._max, value)
+        aggregation._value[index] += 1
+    if sampled and entry.aligned:
+        # Straight to the reservoir's bucket, as its offer() finds it (its _find_bucket_index is the
+        # first boundary >= value, the aggregation's bisect_left).
+        reservoir = aggregation._reservoir
+        with reservoir._lock:
+            reservoir._reservoir_storage[index].offer(value, now, offered, ctx)
+
+
 def _fold_series(entry: _Series) -> None:
     aggregation = entry.aggregation
-    flat = entry.values
-    indexes: list[int] = []
-    buckets = 1  # distinct buckets among the values
-    with aggregation._lock:
-        if entry.histogram and len(flat) == 1:  # one value (many series, small batches): what aggregate() does
-            value = flat[0]
-            indexes = [bisect_left(aggregation._boundaries, value)]
-            if aggregation._value is None:
-                aggregation._value = aggregation._get_empty_bucket_counts()
-            aggregation._sum += value
-            if aggregation._record_min_max:
-                aggregation._min = min(aggregation._min, value)
-                aggregation._max = max(aggregation._max, value)
-            aggregation._value[indexes[0]] += 1
-        elif entry.histogram:
-            indexes = list(map(partial(bisect_left, aggregation._boundaries), flat))  # the SDK's bucket rule
-            if aggregation._value is None:
-                aggregation._value = aggregation._get_empty_bucket_counts()
+    records = entry.records
+    starts: list[int] | None = None  # per record, the index of its first value (None: one value each)
+    if entry.spread:
+        flat: list[float] = []
+        starts = []
+        for record in records:
+            starts.append(len(flat))
+            value = record[0]
+            if type(value) in _NUMBERS:
+                flat.append(value)
+            else:
+                flat += value
+    else:
+        flat = [record[0] for record in records]
+    if not entry.histogram:
+        with aggregation._lock:
             # One by one, in order, as repeated aggregate() calls would: the same float sum.
-            aggregation._sum = reduce(_add, flat, aggregation._sum)
-            if aggregation._record_min_max:
-                aggregation._min = min(aggregation._min, min(flat))
-                aggregation._max = max(aggregation._max, max(flat))
-            bucket_counts = aggregation._value
-            if len(indexes) > 16:
-                counts = Counter(indexes)
-                for index, count in counts.items():
-                    bucket_counts[index] += count
-                buckets = len(counts)
-            else:  # a few values (many series, small batches): cheaper than building a Counter
-                for index in indexes:
-                    bucket_counts[index] += 1
-                buckets = len(set(indexes))
-        else:
             aggregation._value = reduce(_add, flat, 0 if aggregation._value is None else aggregation._value)
-    if entry.aligned and any(item[2] for item in entry.items):
-        _offer_last_per_bucket(entry, indexes, buckets)
+        return  # exemplars: _offer_each, in record order across series
+    with aggregation._lock:
+        boundaries = aggregation._boundaries
+        if aggregation._value is None:
+            aggregation._value = aggregation._get_empty_bucket_counts()
+        bucket_counts = aggregation._value
+        aggregation._sum = reduce(_add, flat, aggregation._sum)
+        low, high = min(flat), max(flat)
+        if aggregation._record_min_max:
+            aggregation._min = min(aggregation._min, low)
+            aggregation._max = max(aggregation._max, high)
+        first = bisect_left(boundaries, low)  # the SDK's bucket rule: the first boundary >= value
+        if first == bisect_left(boundaries, high):  # all in one bucket (chunk gaps often are): no search
+            bucket_counts[first] += len(flat)
+            buckets = 1  # distinct buckets among the values
+        else:
+            counts = Counter(map(bisect_left, repeat(boundaries, len(flat)), flat))
+            for index, count in counts.items():
+                bucket_counts[index] += count
+            buckets = len(counts)
+    if entry.aligned and any(record[3] for record in records):
+        _offer_last_per_bucket(entry, flat, starts, buckets)
 
 
-def _offer_last_per_bucket(entry: _Series, indexes: list[int], buckets: int) -> None:
+def _offer_last_per_bucket(entry: _Series, flat: list[float], starts: list[int] | None, buckets: int) -> None:
     """Leave an aligned-bucket reservoir as offering every sampled value in order would.
 
     It keeps the last value per bucket; a bucket offered a value without a span keeps
     the span ids it had, so the last value with a span goes in before it.
     """
-    items, flat, starts = entry.items, entry.values, entry.starts
-    last: dict[int, int] = {}
-    last_span: dict[int, int] = {}
-    if len(items) == 1:  # one call: one context for all its values
-        last = dict(zip(indexes, range(len(indexes)), strict=True))
-    else:
-        # From the last call back (one call's values share a context: per call, not per value), until
-        # every bucket has its last value with a span (and so its last value): usually one or two calls.
-        ends = [*starts[1:], len(flat)]
-        for index in range(len(items) - 1, -1, -1):
-            _, ctx, sampled, _ = items[index]
-            if not sampled:
-                continue
-            start, end = starts[index], ends[index]
-            latest = dict(zip(indexes[start:end], range(start, end), strict=True))
+    records = entry.records
+    boundaries = entry.aggregation._boundaries
+    last: dict[int, int] = {}  # bucket -> position in flat of its last sampled value
+    last_span: dict[int, int] = {}  # ... of its last sampled value with a span
+    # From the last record back (a record's values share a context), until every bucket has its last
+    # value with a span (and so its last value): usually one or two calls, so only their values'
+    # buckets are searched.
+    for index in range(len(records) - 1, -1, -1):
+        _, _, ctx, sampled, _ = records[index]
+        if not sampled:
+            continue
+        if starts is None:
+            latest = {bisect_left(boundaries, flat[index]): index}
+        else:
+            start, end = starts[index], starts[index + 1] if index + 1 < len(starts) else len(flat)
+            found = map(bisect_left, repeat(boundaries, end - start), flat[start:end])
+            latest = dict(zip(found, range(start, end), strict=True))
+        for bucket, position in latest.items():
+            last.setdefault(bucket, position)
+        if get_current_span(ctx) != INVALID_SPAN:
             for bucket, position in latest.items():
-                last.setdefault(bucket, position)
-            if get_current_span(ctx) != INVALID_SPAN:
-                for bucket, position in latest.items():
-                    last_span.setdefault(bucket, position)
-                if len(last_span) == buckets:
-                    break
+                last_span.setdefault(bucket, position)
+            if len(last_span) == buckets:
+                break
     reservoir = entry.aggregation._reservoir
-    # The bucket is known: straight to the reservoir's bucket, as its offer() would find it (its
-    # _find_bucket_index is the first boundary >= value, the aggregation's bisect_left).
+    # The bucket is known: straight to the reservoir's bucket, as its offer() would find it.
     storage = reservoir._reservoir_storage
     with reservoir._lock:
         for bucket, position in last.items():
             earlier = last_span.get(bucket)
             if earlier is not None and earlier != position:
-                now, ctx, _, offered = items[bisect_right(starts, earlier) - 1]
+                _, now, ctx, _, offered = records[earlier if starts is None else bisect_right(starts, earlier) - 1]
                 storage[bucket].offer(flat[earlier], now, offered, ctx)
-            now, ctx, _, offered = items[bisect_right(starts, position) - 1]
+            _, now, ctx, _, offered = records[position if starts is None else bisect_right(starts, position) - 1]
             storage[bucket].offer(flat[position], now, offered, ctx)
 
 
@@ -841,9 +875,7 @@ def _offer_each(plan: _Plan, live: dict[_Target, _Series], values: Any, now: int
     """Offer each value to every reservoir of ``plan`` that is not aligned-bucket, as the SDK would."""
     attributes = plan.offered
     for value in (values,) if type(values) in _NUMBERS else values:
-        for target in plan.targets:
-            if target.aligned:
-                continue
+        for target in plan.sampled_targets:
             reservoir = live[target].aggregation._reservoir
             if type(reservoir) is SimpleFixedSizeExemplarReservoir:
                 # Its _find_bucket_index inline: the same random draw, and only a kept value is offered.

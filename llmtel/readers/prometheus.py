@@ -303,7 +303,9 @@ class PrometheusBridgeReader(MetricReader):
         for instrument_matches in matches.values():
             for match in instrument_matches:
                 match._lock = threading.Lock()
-                match._attributes_aggregation.clear()
+                # A new dict, as the SDK's delta collection swaps in: llmtel's record path
+                # (fastpath._Target.current) tells its series are gone by the dict's identity.
+                match._attributes_aggregation = {}
 
     # -- MetricReader ---------------------------------------------------------------
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
