@@ -47,6 +47,7 @@ THREAD_CASES = [
     "raw SDK, span + metrics, 1 thread",
     "raw SDK, span + metrics, 8 threads",
 ]
+THREAD_GROUPS = ["record: threads, one series", "record: threads, one series, process CPU"]
 MEMORY_CASES = [
     "SDK histogram + exemplars, llmtel bridge, before scrape",
     "SDK histogram + exemplars, llmtel bridge, after a scrape",
@@ -80,9 +81,11 @@ def test_quick_mode_prints_every_row(tmp_path: Path) -> None:
     expected |= {(f"record: {g}, metric_attributes", name) for g in ("non-streaming", "stream 8 chunks")
                  for name in DIMENSION_CASES}  # fmt: skip
     expected |= {("record: series scaling", name) for name in SERIES_CASES}
-    expected |= {("record: threads, one series", name) for name in THREAD_CASES}
-    scaling = ("llmtel.llm_call, 8 / 1 threads", "raw SDK, span + metrics, 8 / 1 threads")
-    expected |= {("thread scaling (8 threads / 1)", name) for name in scaling}
+    expected |= {(g, name) for g in THREAD_GROUPS for name in THREAD_CASES}
+    scaling = ("llmtel.llm_call, 8 / 1 threads", "raw SDK, span + metrics, 8 / 1 threads",
+               "llmtel's ratio / raw SDK's ratio")  # fmt: skip
+    expected |= {(g, name) for g in ("thread scaling (8 threads / 1)", "thread scaling (8 threads / 1), process CPU")
+                 for name in scaling}  # fmt: skip
     assert expected <= keys, f"missing rows: {sorted(expected - keys)}"
 
     for row in rows:
