@@ -79,6 +79,32 @@ def test_a_full_buffer_folds_itself() -> None:
 
 
 @needs_fast_path
+def test_a_full_buffer_does_not_wait_for_another_threads_fold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fastpath, "BUFFER_LIMIT", 4)
+    _, reader, histogram = _histogram()
+    fastpath.drain()
+    limit = fastpath._HARD_FACTOR * fastpath.BUFFER_LIMIT
+    below_hard_limit, done = threading.Event(), threading.Event()
+
+    def record() -> None:
+        for _ in range(limit - 1):  # past BUFFER_LIMIT while another thread folds: buffered on, no waiting
+            fastpath.record(histogram, 1, ATTRS)
+        below_hard_limit.set()
+        fastpath.record(histogram, 1, ATTRS)  # the hard limit: waits for that fold, then folds its own
+        done.set()
+
+    worker = threading.Thread(target=record)
+    with fastpath._drain_lock:  # this thread is "folding"
+        worker.start()
+        assert below_hard_limit.wait(10)
+        assert not done.wait(0.2)  # bounded: at the hard limit it waits
+        assert _buffered() == limit
+    worker.join(10)
+    assert done.is_set() and _buffered() == 0
+    assert _counts(reader) == {"m": (limit, limit)}
+
+
+@needs_fast_path
 def test_a_dead_threads_values_are_kept_and_its_buffer_dropped() -> None:
     _, reader, histogram = _histogram()
     fastpath.drain()

@@ -49,7 +49,8 @@ order between threads is a race on the plain path too).
 Nothing is lost: a dying thread's buffer stays registered until it has been
 folded; ``os.fork()`` folds everything first (the child starts with empty
 buffers and fresh plans); memory between collections is bounded by
-``BUFFER_LIMIT`` entries per thread.
+``BUFFER_LIMIT`` entries per thread (four times that while another thread is
+folding: a full buffer does not wait for another thread's fold).
 
 This goes below the SDK's public API (``opentelemetry-sdk`` ``_internal``
 objects) and is used only on the SDK versions it is tested on
@@ -129,6 +130,9 @@ except (ImportError, ValueError):  # pragma: no cover - depends on the installed
 
 #: Entries a thread buffers before it folds them itself (one entry per call or per record).
 BUFFER_LIMIT = 1024
+# A thread buffers at most this many times BUFFER_LIMIT: while another thread folds, it goes on to
+# here before it waits for that fold.
+_HARD_FACTOR = 4
 # Plans kept per cache before the first view match tells the real limit (twice the SDK's default).
 _DEFAULT_CAPACITY = 4000
 _SCALARS = frozenset((str, int, float, bool))
@@ -578,7 +582,23 @@ def _append(entry: tuple[Any, Any, int, Context]) -> None:
         entries = _new_entries()
     entries.append(entry)  # atomic: the folder takes entries from the front, this thread adds at the end
     if len(entries) >= BUFFER_LIMIT:
-        _drain((_local.buffer,))  # this thread's own: a full buffer costs its thread one batch, no more
+        _fold_own(len(entries))
+
+
+def _fold_own(size: int) -> None:
+    """Fold this thread's full buffer: a full buffer costs its thread one batch, no more.
+
+    While another thread folds (its own full buffer, a collection, a fork), this one goes on and
+    tries again at its next record, instead of waiting for that fold; only at ``_HARD_FACTOR``
+    times ``BUFFER_LIMIT`` entries does it wait, so memory stays bounded.
+    """
+    if size >= _HARD_FACTOR * BUFFER_LIMIT:
+        _drain((_local.buffer,))
+    elif _drain_lock.acquire(blocking=False):
+        try:
+            _drain((_local.buffer,))
+        finally:
+            _drain_lock.release()
 
 
 def record_many(instrument: Any, values: Sequence[float], attributes: Any, context: Context | None = None) -> bool:
