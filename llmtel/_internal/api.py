@@ -261,8 +261,16 @@ def _layout(ins: Instruments, role: str) -> _fastpath.Layout:
             layouts[name] = _fastpath.Layout(
                 instruments, functools.partial(_slot_attributes, ins, name == "client", slots)
             )
+        # The +1 at a call's start: one slot, the series the -1 in the call's bundle goes to.
+        layouts["active"] = _fastpath.Layout([ins.active], _active_attributes)
     layout: _fastpath.Layout = layouts[role]
     return layout
+
+
+def _active_attributes(
+    slot: int, attrs: Mapping[str, Any], error_type: str | None, variant: tuple[Any, ...]
+) -> dict[str, Any]:
+    return dict(attrs)
 
 
 def _slot_attributes(
@@ -368,10 +376,13 @@ class LLMCall(_Operation):
                     for k, v in self._attrs.items()
                     if k in (semconv.OPERATION_NAME, semconv.PROVIDER_NAME, semconv.REQUEST_MODEL)
                 }
-                if self._dims:  # every metric of the call carries them (allowlists below are subsets)
-                    self._attrs.update(self._dims)
-                    self._active_attrs.update(self._dims)
-                _fastpath.add(self._handles.instruments.active, 1, self._active_attrs)
+                dims = self._dims
+                if dims:  # every metric of the call carries them (allowlists below are subsets)
+                    self._attrs.update(dims)
+                    self._active_attrs.update(dims)
+                # The key stands for the attributes above (every value a str): no content key to build.
+                key = (self.operation, self.provider, self.model, tuple(dims.items()) if dims else ())
+                _layout(self._handles.instruments, "active").record(self._active_attrs, None, (), (1,), key=key)
 
     # -- streaming ----------------------------------------------------------
     def mark_first_token(self) -> None:
@@ -459,8 +470,11 @@ class LLMCall(_Operation):
 
     def set_finish_reasons(self, reasons: Sequence[Any] | str) -> None:
         """Why generation stopped (``gen_ai.response.finish_reasons``, span only)."""
-        if reasons is None or isinstance(reasons, str | bytes | bytearray | int | float):
-            items: list[Any] = [] if reasons is None else [reasons]
+        items: Sequence[Any]
+        if type(reasons) is list or type(reasons) is tuple:  # what instrumentations pass: nothing to guard
+            items = reasons
+        elif reasons is None or isinstance(reasons, str | bytes | bytearray | int | float):
+            items = [] if reasons is None else [reasons]
         else:
             items = _errors.call_app_code("invalid finish reasons", list, reasons, default=[])
         self.finish_reasons = tuple(r for r in (clean_str(item) for item in items) if r is not None)
@@ -502,7 +516,15 @@ class LLMCall(_Operation):
                 if output and output > 1:
                     tpot = (duration - ttfc) / (output - 1)
             values = (-1, duration, ttft, tpot, self.input_tokens, self.output_tokens)
-        _layout(ins, self.role).record(attrs, self.error_type, (source, self._late, self._active_attrs), values)
+        late = self._late
+        # The caller's key: attrs hold str values and an int port, the active-requests attributes
+        # are a subset of attrs (and the opted-in keys), so attrs, error type, cost source and
+        # late attributes stand for the bundle; late values other than str: the content key.
+        key = None
+        if not late or all(type(value) is str for value in late.values()):
+            dims = tuple(self._dims) if self._dims else ()
+            key = (tuple(attrs.items()), self.error_type, source, tuple(late.items()) if late else (), dims)
+        _layout(ins, self.role).record(attrs, self.error_type, (source, late, self._active_attrs), values, key=key)
 
     def _priced_cost(self) -> tuple[float, float, str] | None:
         """Input and output cost in USD from the price table, and its source (None: not priced)."""

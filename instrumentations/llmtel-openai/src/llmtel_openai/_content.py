@@ -11,7 +11,7 @@ OpenTelemetry logs API. Nothing here that builds content runs unless capture is 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 EVENT_NAME = "gen_ai.client.inference.operation.details"
@@ -37,6 +37,22 @@ def field(obj: Any, name: str) -> Any:
         if extra:
             value = extra.get(name)
     return value
+
+
+def fields_of(obj: Any, names: tuple[str, ...]) -> Mapping[str, Any]:
+    """The field values of ``obj`` as a mapping, to read several of them with plain ``.get``:
+    a dict itself, a pydantic model's ``__dict__`` (with its undeclared fields when there are
+    any), else ``names`` read with ``getattr``. ``fields_of(obj, names).get(name)`` is
+    ``field(obj, name)`` for every name in ``names``."""
+    if type(obj) is dict:
+        return obj
+    values = getattr(obj, "__dict__", None)
+    if values is None:
+        if isinstance(obj, dict):
+            return obj
+        return {name: getattr(obj, name, None) for name in names}
+    extra = getattr(obj, "__pydantic_extra__", None)
+    return {**extra, **{k: v for k, v in values.items() if v is not None}} if extra else values
 
 
 # -- parts -----------------------------------------------------------------------

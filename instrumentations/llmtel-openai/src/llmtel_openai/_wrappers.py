@@ -34,7 +34,7 @@ from opentelemetry.semconv._incubating.attributes import openai_attributes as oa
 
 from llmtel.instrumentation import LLMCall, capture_mode, guard, guarded, llm_call
 from llmtel_openai import _content
-from llmtel_openai._content import field
+from llmtel_openai._content import field, fields_of
 
 logger = logging.getLogger("llmtel_openai")
 
@@ -296,6 +296,7 @@ class Tracker:
         self._tools: dict[int, dict[int, dict[str, Any]]] = {}
         self._final: Any = None  # Responses API: the last response object an event carried
         self._stream_error: str | None = None
+        self._mark = self.call.mark_chunk
         self.call.start(attach=False)
         if self._lists and self.call.span.is_recording():
             self.call.span.set_attributes(self._lists)
@@ -316,15 +317,13 @@ class Tracker:
         if self.stream:
             with guarded("llmtel_openai read stream"):
                 self._apply_stream(exc)
-        if exc is not None:
+        # No activated() block: a call started with attach=False makes its own span current while it
+        # records, so the samples' exemplars link to it whatever context the stream ends in.
+        if exc is None:
+            self.call.stop()
+        else:
             self.call.set_error(_error_type(exc))
-        # Current while it records, so the samples' exemplars link to the span (it was started
-        # with attach=False and the stream may end in any context).
-        with self.call.activated():
-            if exc is None:
-                self.call.stop()
-            else:
-                self.call.fail(exc)
+            self.call.fail(exc)
 
     def handle(self, result: Any) -> Any:
         """Record a finished request's result; streams come back wrapped."""
@@ -424,19 +423,21 @@ class Tracker:
             elif kind == "error":
                 self._stream_error = str(field(chunk, "code") or "error")
             return
-        choices = field(chunk, "choices")
-        usage = field(chunk, "usage")
+        # One mapping of the chunk's fields, read with plain .get (per chunk, so every call counts).
+        fields = fields_of(chunk, _CHUNK_FIELDS)
+        choices = fields.get("choices")
+        usage = fields.get("usage")
         if choices or usage is None:  # the trailing usage-only chunk carries no output
-            self.call.mark_chunk()
+            self._mark()
         if usage is not None:
             self._usage = usage
         if self._id is None:  # the same on every chunk: read until seen
-            self._id = field(chunk, "id")
-            self._model = field(chunk, "model")
+            self._id = fields.get("id")
+            self._model = fields.get("model")
         if self._tier is None:
-            self._tier = field(chunk, "service_tier")
+            self._tier = fields.get("service_tier")
         if self._fingerprint is None:
-            self._fingerprint = field(chunk, "system_fingerprint")
+            self._fingerprint = fields.get("system_fingerprint")
         if not choices:
             return
         capture = self._kwargs is not None
@@ -536,6 +537,7 @@ class Tracker:
         )
 
 
+_CHUNK_FIELDS = ("choices", "usage", "id", "model", "service_tier", "system_fingerprint")
 _RESPONSE_EVENTS = frozenset(
     {"response.created", "response.in_progress", "response.completed", "response.incomplete", "response.failed"}
 )
