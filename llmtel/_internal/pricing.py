@@ -177,6 +177,10 @@ class PriceTable:
         # Longest prefix first so the most specific key wins.
         self._prefixes = sorted(self._prices, key=len, reverse=True)
         self.defaults = defaults
+        # What lookup() found per (model, provider), hits and misses: one dict read per priced call
+        # instead of a prefix scan; bounded like the default prices' cache, oldest out first.
+        self._found: dict[tuple[str, str | None], tuple[Price, str] | None] = {}
+        self._found_lock = threading.Lock()
 
     @classmethod
     def load(cls, source: str | Path | Mapping[str, Any] | PriceTable | None, *, defaults: bool = False) -> PriceTable:
@@ -222,6 +226,19 @@ class PriceTable:
         """The price for ``model`` and where it came from (``price_table`` or ``genai_prices``)."""
         if not model:
             return None
+        key = (model, provider)
+        try:
+            return self._found[key]
+        except KeyError:
+            pass
+        found = self._resolve(model, provider)
+        with self._found_lock:
+            while len(self._found) >= _MAX_CACHED:
+                del self._found[next(iter(self._found))]
+            self._found[key] = found
+        return found
+
+    def _resolve(self, model: str, provider: str | None) -> tuple[Price, str] | None:
         if self._prices:
             exact = self._prices.get(model)
             if exact is not None:
