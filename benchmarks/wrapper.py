@@ -3,8 +3,9 @@
 The openai client talks to an in-memory transport (``benchmarks/peers.py``'s canned
 completion and 8-chunk stream), in this process, on llmtel's providers. Per round,
 each mode (bare client, llmtel-openai, openai-v2) is timed once, in alternating
-order, switched on and off outside the timed blocks; llmtel's buffered values are
-folded inside its timed block. The added time is the **paired per-round
+order, switched on and off outside the timed blocks; buffered values (llmtel's, and
+those llmtel's GenAI span metrics derive from openai-v2's spans) are folded inside
+the timed block of the mode that recorded them. The added time is the **paired per-round
 difference** (instrumented - bare of the same round), whose median resolves tens
 of µs where a difference of medians of 1-3 ms calls cannot.
 """
@@ -55,8 +56,9 @@ def run(*, quick: bool) -> list[Row]:
                         switches[mode][0]()
                     on = mode
                 for name, op in calls.items():
-                    fold = fastpath.drain if mode == "llmtel-openai" else None
-                    value = peers._time(op, inner, fold)
+                    # Every mode folds what it buffered inside its own block: with llmtel's providers,
+                    # openai-v2's spans feed llmtel's GenAI span metrics, which buffer values too.
+                    value = peers._time(op, inner, fastpath.drain)
                     if round_no:  # round 0 warms each mode
                         samples[name][mode].append(value)
     finally:
