@@ -198,20 +198,33 @@ def test_many_threads_one_series_while_collecting() -> None:
     assert _counts(reader) == {"m": (16_000, expected_sum)}
 
 
+def _model_key(name: str) -> Any:
+    return fastpath._key({"gen_ai.request.model": name})
+
+
+def test_cache_keys_tell_every_attribute_set_apart() -> None:
+    sets = [None, {}, {"n": 1}, {"n": 1.0}, {"n": True}, {"n": "1"}, {"a": "b"}, {"b": "a"}, {"a": "b", "c": "d"},
+            {"c": "d", "a": "b"}, {"a": "b", "c": 1}, {"a": ("b", "c")}]  # fmt: skip
+    keys = [fastpath._key(attributes) for attributes in sets]
+    assert keys[-1] is None  # a sequence value: never cached ((1, 2) and (1.0, 2.0) would share a key)
+    assert len(set(keys[:-1])) == len(sets) - 1
+    assert fastpath._key({"n": 1}) == keys[2] and fastpath._key(None) == keys[0]  # equal sets, equal keys
+
+
 @needs_fast_path
 def test_plan_cache_is_lru_and_sized_by_the_limit() -> None:
     _, reader, histogram = _histogram(views=[View(instrument_name="h", aggregation_cardinality_limit=50)])
     fastpath.record(histogram, 1, {"gen_ai.request.model": "hot"})
     cache = fastpath._instrument_caches[histogram]
-    hot = cache.items[((("gen_ai.request.model", "hot"),), (str,))]
+    hot = cache.items[_model_key("hot")]
     for i in range(200):
         for _ in range(2):  # past the limit, a set is cached from its second use
             fastpath.record(histogram, 1, {"gen_ai.request.model": f"m{i}"})
         fastpath.record(histogram, 1, {"gen_ai.request.model": "hot"})  # recently used: never evicted
     assert cache.capacity == 100 and len(cache.items) == 100  # full, never cleared all at once
-    assert cache.items[((("gen_ai.request.model", "hot"),), (str,))] is hot
-    assert ((("gen_ai.request.model", "m199"),), (str,)) in cache.items
-    assert ((("gen_ai.request.model", "m0"),), (str,)) not in cache.items  # the least recently used went
+    assert cache.items[_model_key("hot")] is hot
+    assert _model_key("m199") in cache.items
+    assert _model_key("m0") not in cache.items  # the least recently used went
     counts = _counts(reader)
     assert counts["hot"] == (201, 201) and counts["None"] == (2 * (200 - 49),) * 2  # 49 more series, then overflow
 
@@ -222,7 +235,7 @@ def test_sets_past_the_limit_are_cached_from_their_second_use() -> None:
     for name in ("a", "b", "c"):
         fastpath.record(histogram, 1, {"gen_ai.request.model": name})
     cache = fastpath._instrument_caches[histogram]
-    key = ((("gen_ai.request.model", "c"),), (str,))
+    key = _model_key("c")
     assert key not in cache.items and key in cache.seen  # "c" overflowed: a one-off set costs no plan
     fastpath.record(histogram, 1, {"gen_ai.request.model": "c"})
     assert key in cache.items
