@@ -433,6 +433,26 @@ class Layout:
         if bundle is None:
             self.record_plain(attributes, error_type, variant, values, context)
             return False
+        for index in bundle.unplanned:  # slots without a plan yet: resolve them when this call brings a value
+            if values[index] is not None:
+                left = self._resolve_slots(bundle, attributes, error_type, variant, values, context)
+                if left is None:
+                    return False
+                values = left
+                break
+        _append((bundle, values, time_ns(), context if context is not None else get_current()))
+        return True
+
+    def _resolve_slots(
+        self,
+        bundle: _Bundle,
+        attributes: Mapping[str, Any],
+        error_type: str | None,
+        variant: tuple[Any, ...],
+        values: Sequence[Any],
+        context: Context | None,
+    ) -> Sequence[Any] | None:
+        """Plans for the slots ``values`` fill first; the values left to buffer (None: all went the public API)."""
         plans = bundle.plans
         resolved = bundle.new
         for index, value in enumerate(values):
@@ -448,15 +468,15 @@ class Layout:
                 if plan is None:
                     self._eligible = False  # a view changed the aggregation: this layout uses the API
                     self.record_plain(attributes, error_type, variant, values, context)
-                    return False
+                    return None
                 plan.filter = self._cache.filter
                 plans[index] = plan
                 resolved = True
         if resolved:
             bundle.new = False
             self._cache.put(bundle.key, bundle, [target for plan in plans if plan for target in plan.targets])
-        _append((bundle, values, time_ns(), context if context is not None else get_current()))
-        return True
+        bundle.unplanned = [index for index, plan in enumerate(plans) if plan is None]
+        return values
 
     def _bundle(
         self, attributes: Mapping[str, Any], error_type: str | None, variant: tuple[Any, ...], key: Hashable | None
@@ -527,7 +547,7 @@ def _positive(instrument: Any) -> bool:
 class _Bundle:
     """The plans of every slot of a :class:`Layout` for one call's attributes, error type and variant."""
 
-    __slots__ = ("attributes", "error_type", "filter", "key", "layout", "new", "plans", "variant")
+    __slots__ = ("attributes", "error_type", "filter", "key", "layout", "new", "plans", "unplanned", "variant")
 
     def __init__(
         self, layout: Layout, key: Any, attributes: dict[str, Any], error_type: str | None, variant: tuple[Any, ...]
@@ -540,6 +560,7 @@ class _Bundle:
         self.plans: list[_Plan | None] = [None] * len(layout.instruments)
         self.filter = layout._cache.filter
         self.new = True  # not yet offered to the cache
+        self.unplanned = list(range(len(layout.instruments)))  # the slots without a plan yet
 
     def attributes_of(self, slot: int) -> dict[str, Any]:
         return self.layout.slot_attributes(slot, self.attributes, self.error_type, self.variant)

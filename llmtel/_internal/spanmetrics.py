@@ -141,12 +141,10 @@ MAX_SCOPES: Final = 1024
 #: Call series remembered by their raw span values (least recently used out first).
 MAX_CALL_SERIES: Final = 4096
 
-_OPERATION: Final = semconv.OPERATION_NAME
-_REQUEST_TYPE: Final = semconv.OPENLLMETRY_REQUEST_TYPE
 #: Keys of a GenAI span that lacks its operation (counted as a problem).
 _LOOKS_GENAI: Final = frozenset((semconv.LEGACY_SYSTEM, *INPUT_TOKEN_KEYS, *OUTPUT_TOKEN_KEYS))
 #: A span without any of these keys starts no call (on_start) / is no GenAI span (on_end).
-_CALL_MARKERS: Final = frozenset((_OPERATION, _REQUEST_TYPE))
+_CALL_MARKERS: Final = frozenset(OPERATION_KEYS)
 _GENAI_MARKERS: Final = _CALL_MARKERS | _LOOKS_GENAI
 #: The span attributes a call's metric attributes come from (see _CallSeries).
 _CALL_KEYS: Final = (
@@ -159,6 +157,8 @@ _CALL_KEYS: Final = (
     semconv.ERROR_TYPE,
 )
 _PORT_INDEX: Final = _CALL_KEYS.index(semconv.SERVER_PORT)
+#: The value keys of a call span, read in one pass (_record_call unpacks them in this order).
+_VALUE_KEYS: Final = (*INPUT_TOKEN_KEYS, *OUTPUT_TOKEN_KEYS, TTFC_KEY, *CACHE_READ_KEYS, *CACHE_CREATION_KEYS)
 _NO_ATTRIBUTES: Final[Mapping[str, Any]] = {}
 _EMPTY_CONTEXT: Final = Context()
 #: The context key the API keeps the current span under (found through the public API, once).
@@ -169,6 +169,8 @@ _PROBLEM_NO_OPERATION: Final = "genai span without operation"
 def _attributes(span: Any) -> Mapping[str, Any]:
     """The span's attributes; the SDK's BoundedAttributes dict directly (a Python-level ``get`` costs µs)."""
     raw = getattr(span, "_attributes", None)
+    if type(raw) is BoundedAttributes:
+        return raw._dict
     if raw is None:
         return _NO_ATTRIBUTES
     return getattr(raw, "_dict", raw)  # type: ignore[no-any-return]
@@ -193,9 +195,11 @@ def _first(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
 
 def operation_of(attributes: Mapping[str, Any]) -> str | None:
     """The GenAI operation a span reports, in any dialect (None: not a GenAI operation span)."""
-    raw = _first(attributes, OPERATION_KEYS)
+    raw = attributes.get(semconv.OPERATION_NAME)  # OPERATION_KEYS in order, without a loop
     if raw is None:
-        return None
+        raw = attributes.get(semconv.OPENLLMETRY_REQUEST_TYPE)
+        if raw is None:
+            return None
     if not isinstance(raw, str):
         return clean_str(raw)  # counted as a problem when not a scalar
     return LEGACY_OPERATIONS.get(raw, raw)
@@ -208,15 +212,8 @@ def is_call_start(attributes: Attributes) -> bool:
     return operation_of(attributes) in CALL_OPERATIONS
 
 
-def _provider(attributes: Mapping[str, Any]) -> str | None:
-    raw = _first(attributes, PROVIDER_KEYS)
-    if isinstance(raw, str):
-        raw = LEGACY_PROVIDERS.get(raw, raw)
-    return clean_str(raw)
-
-
-def _count(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
-    raw = _first(attributes, keys)
+def _clean_tokens(raw: Any) -> int | None:
+    """A token count as llmtel records it (None: absent or bad, and a bad one is counted)."""
     if raw is None:
         return None
     if type(raw) is int and 0 <= raw <= MAX_VALUE:  # the common case, without clean_count's calls
@@ -388,15 +385,12 @@ class GenAISpanMetrics(SpanProcessor):
             return
         open_calls = self._open
         attributes = _attributes(span)
-        starts_call = (
-            bool(attributes)
-            and (_OPERATION in attributes or _REQUEST_TYPE in attributes)
-            and operation_of(attributes) in CALL_OPERATIONS
-        )
+        starts_call = bool(attributes) and operation_of(attributes) in CALL_OPERATIONS
         if not starts_call and not open_calls:
             return
         parent = span.parent
         enclosing = open_calls.get(parent.span_id) if parent is not None and open_calls else None
+        span_id = span.context.span_id
         call = enclosing
         if starts_call:
             scope = span.instrumentation_scope
@@ -404,13 +398,13 @@ class GenAISpanMetrics(SpanProcessor):
             # llmtel's client-role llm_call records the gen_ai.client.* of what runs inside it; its
             # retrieval (also CLIENT), tool, agent and server-role spans do not.
             if not llmtel or span.kind is SpanKind.CLIENT:
-                call = _Call(span.context.span_id, enclosing, llmtel)
+                call = _Call(span_id, enclosing, llmtel)
         if call is None:
             return
-        with self._lock:
-            if len(open_calls) >= MAX_OPEN_SPANS:
-                open_calls.clear()  # spans that never ended: nesting is forgotten rather than memory grown
-            open_calls[span.context.span_id] = call
+        # No lock: one dict write is atomic, and a clear racing with it only forgets nesting, as it means to.
+        if len(open_calls) >= MAX_OPEN_SPANS:
+            open_calls.clear()  # spans that never ended: nesting is forgotten rather than memory grown
+        open_calls[span_id] = call
 
     def inside_call(self, parent_span_id: int) -> bool:
         """Whether ``parent_span_id`` is a span inside an open inference call (the sampler asks)."""
@@ -436,11 +430,7 @@ class GenAISpanMetrics(SpanProcessor):
         else:
             call, inner_counted = None, False
         attributes = _attributes(span)
-        operation = (
-            operation_of(attributes)
-            if attributes and (_OPERATION in attributes or _REQUEST_TYPE in attributes)
-            else None
-        )
+        operation = operation_of(attributes) if attributes else None
         if operation is None and not inner_counted and _LOOKS_GENAI.isdisjoint(attributes):
             return  # the common case: a span that is no GenAI operation and holds no counted call
         scope = span.instrumentation_scope
@@ -475,10 +465,11 @@ class GenAISpanMetrics(SpanProcessor):
     ) -> None:
         if scope in self._skip_scopes:
             return
+        ctx = span.context
         if inner_counted:
             self._mark_parent(span)
         if operation in CALL_OPERATIONS:
-            own = call if call is not None and call.span_id == span.context.span_id else None
+            own = call if call is not None and ctx is not None and call.span_id == ctx.span_id else None
             if inner_counted or (own is not None and own.counted_inside):
                 return  # a call span inside this one was counted: the innermost counts
             if call is not None and call.inside_llmtel():
@@ -505,7 +496,6 @@ class GenAISpanMetrics(SpanProcessor):
             if not 0 <= duration <= MAX_VALUE:  # an end before the start, or a junk time
                 duration = clean_duration(duration)
         failed = span.status.status_code is StatusCode.ERROR
-        ctx = span.context
         # Exemplars link to this span (sampled spans only), never to whatever span is current at its end.
         sampled = ctx is not None and ctx.trace_flags.sampled
         exemplar_context = Context({_SPAN_KEY: NonRecordingSpan(ctx)}) if sampled else _EMPTY_CONTEXT
@@ -531,19 +521,26 @@ class GenAISpanMetrics(SpanProcessor):
         dims: dict[str, str],
     ) -> None:
         series, key = self._call_series(span_attributes, operation, failed, dims)
-        ttfc = span_attributes.get(TTFC_KEY)
+        # Every value key in one pass (in _VALUE_KEYS order); each dialect's first present key wins.
+        new_in, old_in, new_out, old_out, ttfc, read, read_old, creation, written, creation_old = map(
+            span_attributes.get, _VALUE_KEYS
+        )
         if ttfc is not None and not (type(ttfc) is float and 0 <= ttfc <= MAX_VALUE):  # else: a clean float
             ttfc = clean_duration(ttfc)
-        input_tokens = _count(span_attributes, INPUT_TOKEN_KEYS)
-        output_tokens = _count(span_attributes, OUTPUT_TOKEN_KEYS)
+        raw = new_in if new_in is not None else old_in
+        input_tokens = raw if type(raw) is int and 0 <= raw <= MAX_VALUE else _clean_tokens(raw)
+        raw = new_out if new_out is not None else old_out
+        output_tokens = raw if type(raw) is int and 0 <= raw <= MAX_VALUE else _clean_tokens(raw)
         cost_in = cost_out = source = None
         if input_tokens or output_tokens:
+            cache_read = read if read is not None else read_old
+            cache_creation = creation if creation is not None else written if written is not None else creation_old
             priced = split_found(
                 series.price(handles.prices),
                 input_tokens or 0,
                 output_tokens or 0,
-                _count(span_attributes, CACHE_READ_KEYS) or 0,
-                _count(span_attributes, CACHE_CREATION_KEYS) or 0,
+                _clean_tokens(cache_read) or 0,
+                _clean_tokens(cache_creation) or 0,
             )
             if priced is not None:  # as llm_call records it: split by token type, with the prices' source
                 input_usd, output_usd, source = priced
