@@ -31,7 +31,13 @@ DIMENSION_CASES = [
     "llmtel.llm_call, 2 opted-in keys from llmtel.attributes()",
 ]
 SPAN_GROUPS = ["span metrics: non-GenAI span", "span metrics: GenAI chat span"]
-SPAN_CASES = ["span, no processor", "span + GenAISpanMetrics", "GenAISpanMetrics.on_end alone"]
+SPAN_CASES = [
+    "span, no processor",
+    "span + an empty SpanProcessor",
+    "span + GenAISpanMetrics, folding included",
+    "GenAISpanMetrics.on_end alone",
+]
+GENAI_SPAN_CASES = ["GenAISpanMetrics.on_end + folding", "llmtel.llm_call, same call, folding included"]
 RECORD_GROUPS = ["record: non-streaming", "record: stream 8 chunks", "record: stream 128 chunks", "per streamed chunk"]
 SCRAPE_CASES = [
     "llmtel bridge, OpenMetrics + exemplars",
@@ -78,6 +84,7 @@ def test_quick_mode_prints_every_row(tmp_path: Path) -> None:
     expected |= {(g, name) for g in ("scrape: 200 series", "scrape size: 200 series") for name in SCRAPE_CASES}
     expected |= {("memory per 1k series", name) for name in MEMORY_CASES}
     expected |= {(g, name) for g in SPAN_GROUPS for name in SPAN_CASES}
+    expected |= {("span metrics: GenAI chat span", name) for name in GENAI_SPAN_CASES}
     expected |= {(f"record: {g}, metric_attributes", name) for g in ("non-streaming", "stream 8 chunks")
                  for name in DIMENSION_CASES}  # fmt: skip
     expected |= {("record: series scaling", name) for name in SERIES_CASES}
