@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter
 from typing import Any
 
+from opentelemetry.sdk.metrics.view import View
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client import Histogram as PromHistogram
@@ -43,14 +44,24 @@ COST = semconv.spec("llmtel.gen_ai.client.cost")
 ACTIVE = semconv.spec("llmtel.gen_ai.requests.active")
 
 
+#: The hand-written raw-SDK cases' meter and tracer name.
+RAW_SCOPE = "bench.raw"
+
+
 def configure() -> llmtel.Telemetry:
-    """llmtel as an application would start it, minus collectors, on a free port."""
+    """llmtel as an application would start it, minus collectors, on a free port.
+
+    llmtel drops other meters' GenAI client histograms (its span metrics derive them from those
+    meters' spans instead: ``spanmetrics.exclusive_views``); a view of their own keeps the raw-SDK
+    cases' histograms recorded, so the baseline aggregates what llmtel aggregates.
+    """
     return llmtel.configure(
         service_name="llmtel-bench",
         prometheus_port=0,
         gpu_metrics=False,
         process_metrics=False,
         price_table=PRICES,
+        views=[View(meter_name=RAW_SCOPE, instrument_name=spec.name) for spec in (DURATION, TOKENS, TTFC, TPOC)],
     )
 
 
@@ -116,8 +127,8 @@ def _hist(meter: Any, spec: semconv.InstrumentSpec) -> Any:
 def raw_sdk_case(telemetry: llmtel.Telemetry, chunks: list[object] | None, *, span: bool) -> Callable[[], None]:
     """The same span and recordings, written by hand against the OTel API/SDK."""
     assert telemetry.meter_provider is not None and telemetry.tracer_provider is not None
-    meter = telemetry.meter_provider.get_meter("bench.raw")
-    tracer = telemetry.tracer_provider.get_tracer("bench.raw")
+    meter = telemetry.meter_provider.get_meter(RAW_SCOPE)
+    tracer = telemetry.tracer_provider.get_tracer(RAW_SCOPE)
     duration_h, tokens_h, ttfc_h, tpoc_h = (_hist(meter, s) for s in (DURATION, TOKENS, TTFC, TPOC))
     cost_c = meter.create_counter(COST.name, COST.unit, COST.description)
     active_c = meter.create_up_down_counter(ACTIVE.name, ACTIVE.unit, ACTIVE.description)
