@@ -82,7 +82,8 @@ class _Operation:
     def _span_attributes(self) -> dict[str, Any]:
         return {}
 
-    def _record(self, duration: float) -> None:
+    def _record(self, duration: float, context: Context | None) -> None:
+        """Record the metrics; ``context`` (None: the current one) decides the samples' exemplars."""
         raise NotImplementedError
 
     def _final_span_attributes(self) -> dict[str, Any]:
@@ -127,14 +128,10 @@ class _Operation:
         if self._handles.enabled:
             with _errors.guarded("record metrics"):
                 # A call started detached (start(attach=False)) and stopped outside activated() still
-                # records while its span is current, so its samples carry the span's exemplar.
+                # records in a context where its span is current, so its samples carry the span's
+                # exemplar (given to the record path: no attach and detach).
                 own = self._span if self._token is None else None
-                token = otel_context.attach(trace.set_span_in_context(own)) if own is not None else None
-                try:
-                    self._record(duration)
-                finally:
-                    if token is not None:
-                        otel_context.detach(token)
+                self._record(duration, trace.set_span_in_context(own) if own is not None else None)
         span = self._span
         if span is not None:
             with _errors.guarded("end span"):
@@ -485,7 +482,7 @@ class LLMCall(_Operation):
         return self._chunk_times[0] - self._start if self._chunk_times else None
 
     # -- recording ----------------------------------------------------------
-    def _record(self, duration: float) -> None:
+    def _record(self, duration: float, context: Context | None) -> None:
         # One lookup finds every series of the call (a plan bundle); the values are buffered and folded
         # into the SDK's aggregations in batches (llmtel/_internal/fastpath.py, docs/performance.md).
         ins = self._handles.instruments
@@ -524,7 +521,7 @@ class LLMCall(_Operation):
         if not late or all(type(value) is str for value in late.values()):
             dims = tuple(self._dims) if self._dims else ()
             key = (tuple(attrs.items()), self.error_type, source, tuple(late.items()) if late else (), dims)
-        _layout(ins, self.role).record(attrs, self.error_type, (source, late, self._active_attrs), values, key=key)
+        _layout(ins, self.role).record(attrs, self.error_type, (source, late, self._active_attrs), values, context, key)
 
     def _priced_cost(self) -> tuple[float, float, str] | None:
         """Input and output cost in USD from the price table, and its source (None: not priced)."""
@@ -688,9 +685,9 @@ class ToolInvocation(_Decoratable):
             attrs[semconv.TOOL_CALL_ID] = self.call_id
         return self._extra_span_attributes(attrs)
 
-    def _record(self, duration: float) -> None:
+    def _record(self, duration: float, context: Context | None) -> None:
         _fastpath.record(
-            self._handles.instruments.tool_duration, duration, self._with_error({semconv.TOOL_NAME: self.name})
+            self._handles.instruments.tool_duration, duration, self._with_error({semconv.TOOL_NAME: self.name}), context
         )
 
 
@@ -727,9 +724,12 @@ class AgentInvocation(_Decoratable):
             attrs[semconv.PROVIDER_NAME] = self.provider
         return self._extra_span_attributes(attrs)
 
-    def _record(self, duration: float) -> None:
+    def _record(self, duration: float, context: Context | None) -> None:
         _fastpath.record(
-            self._handles.instruments.agent_duration, duration, self._with_error({semconv.AGENT_NAME: self.name})
+            self._handles.instruments.agent_duration,
+            duration,
+            self._with_error({semconv.AGENT_NAME: self.name}),
+            context,
         )
 
 
@@ -792,20 +792,22 @@ class Retrieval(_Decoratable):
                 ranks.append(rank)
         self._relevant_ranks = sorted(ranks)
 
-    def _record(self, duration: float) -> None:
+    def _record(self, duration: float, context: Context | None) -> None:
         ins = self._handles.instruments
         source: dict[str, Any] = dict(self._dims)
         if self.data_source is not None:
             source[semconv.DATA_SOURCE_ID] = self.data_source
-        _fastpath.record(ins.retrieval_duration, duration, self._with_error(dict(source)))
+        _fastpath.record(ins.retrieval_duration, duration, self._with_error(dict(source)), context)
         if self.documents is not None:
-            _fastpath.record(ins.retrieval_documents, self.documents, source)
+            _fastpath.record(ins.retrieval_documents, self.documents, source, context)
         if self._relevant_ranks is not None:
             first = self._relevant_ranks[0] if self._relevant_ranks else None
             k = self.top_k if self.top_k is not None else self.documents
             hit = first is not None and (k is None or first <= k)
-            _fastpath.add(ins.retrieval_judged, 1, {**source, semconv.RETRIEVAL_HIT: "true" if hit else "false"})
-            _fastpath.record(ins.retrieval_rr, 1.0 / first if first else 0.0, source)
+            _fastpath.add(
+                ins.retrieval_judged, 1, {**source, semconv.RETRIEVAL_HIT: "true" if hit else "false"}, context
+            )
+            _fastpath.record(ins.retrieval_rr, 1.0 / first if first else 0.0, source, context)
 
     def _final_span_attributes(self) -> dict[str, Any]:
         return {semconv.RETRIEVAL_DOCUMENTS_COUNT: self.documents} if self.documents is not None else {}
