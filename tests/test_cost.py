@@ -146,3 +146,22 @@ def test_without_the_package_only_the_users_table_prices(monkeypatch: pytest.Mon
     assert table.defaults is None
     assert table.lookup("gpt-4o-mini", "openai") is None
     assert table.cost("m", input_tokens=1_000_000) == 1.0
+
+
+def test_price_lookups_are_remembered_per_model_and_provider_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmtel._internal import pricing
+
+    monkeypatch.setattr(pricing, "_MAX_CACHED", 4)
+    table = PriceTable.load({"gpt-4o": {"input": 1.0, "output": 2.0}, "gpt-4o-mini": {"input": 0.5, "output": 1.0}})
+    scans: list[str] = []
+    resolve = table._resolve
+    monkeypatch.setattr(table, "_resolve", lambda model, provider: scans.append(model) or resolve(model, provider))
+    for _ in range(3):  # the longest prefix wins, found once, then remembered (misses too)
+        assert table.lookup("gpt-4o-mini-2024-07-18", "openai") == (table._prices["gpt-4o-mini"], "price_table")
+        assert table.lookup("unknown", "openai") is None
+    assert scans == ["gpt-4o-mini-2024-07-18", "unknown"]
+    for n in range(10):  # bounded: the oldest entries go first
+        table.lookup(f"gpt-4o-{n}", "openai")
+    assert len(table._found) == 4
+    assert table.lookup("gpt-4o-9", "openai") == (table._prices["gpt-4o"], "price_table")
+    assert scans[-1] == "gpt-4o-9" and len(scans) == 12
