@@ -78,6 +78,8 @@ def clean_str(value: Any) -> str | None:
     """Return ``value`` as a safe, bounded attribute string, or None to omit it."""
     if value is None:
         return None
+    if type(value) is str and value.isprintable() and len(value) <= _limit:
+        return value  # the common case, nothing to clean ("\x00" and lone surrogates are not printable)
     if isinstance(value, str):
         text = str.__str__(value)  # an exact str, whatever a subclass overrides
     elif isinstance(value, bytes | bytearray):
@@ -104,6 +106,8 @@ def _type_name(value: Any) -> str:
 
 def clean_span_value(value: Any) -> Any:
     """A span attribute value with the metric attribute rules, keeping bool/int/float types (None: omit)."""
+    if type(value) is str:
+        return clean_str(value)
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, int):
@@ -126,7 +130,7 @@ def clean_attributes(attributes: Any) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     if attributes.__class__ is dict and not attributes:  # the common case: no extra attributes
         return cleaned
-    if not isinstance(attributes, Mapping):
+    if attributes.__class__ is not dict and not isinstance(attributes, Mapping):
         if attributes is not None:
             _errors.report("invalid attribute type", detail=_type_name(attributes))
         return cleaned
@@ -136,7 +140,7 @@ def clean_attributes(attributes: Any) -> dict[str, Any]:
             continue
         clean_value = clean_span_value(value)
         if clean_value is not None:
-            cleaned[_text(str.__str__(key))] = clean_value
+            cleaned[clean_str(key) or ""] = clean_value  # a non-empty str key stays non-empty
     return cleaned
 
 

@@ -232,12 +232,13 @@ def _set_usage(call: LLMCall, usage: Any, responses: bool) -> None:
     (``input_tokens``...)."""
     if usage is None:
         return
+    fields = fields_of(usage, _USAGE_FIELDS)
     if responses:
-        inp, out = field(usage, "input_tokens"), field(usage, "output_tokens")
-        in_details, out_details = field(usage, "input_tokens_details"), field(usage, "output_tokens_details")
+        inp, out = fields.get("input_tokens"), fields.get("output_tokens")
+        in_details, out_details = fields.get("input_tokens_details"), fields.get("output_tokens_details")
     else:
-        inp, out = field(usage, "prompt_tokens"), field(usage, "completion_tokens")
-        in_details, out_details = field(usage, "prompt_tokens_details"), field(usage, "completion_tokens_details")
+        inp, out = fields.get("prompt_tokens"), fields.get("completion_tokens")
+        in_details, out_details = fields.get("prompt_tokens_details"), fields.get("completion_tokens_details")
     call.set_usage(
         input_tokens=inp,
         output_tokens=out,
@@ -371,20 +372,21 @@ class Tracker:
             self._read_response_object(response)
             return
         call = self.call
-        call.set_response_model(field(response, "model"))
+        fields = fields_of(response, _RESPONSE_FIELDS)
+        call.set_response_model(fields.get("model"))
         if kind == "embeddings":
-            data = field(response, "data") or ()
+            data = fields.get("data") or ()
             vector = field(data[0], "embedding") if data else None
             if isinstance(vector, list) and call.span.is_recording():
                 call.span.set_attribute(ga.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, len(vector))
         else:
-            call.set_response_id(field(response, "id"))
-            choices = field(response, "choices") or ()
+            call.set_response_id(fields.get("id"))
+            choices = fields.get("choices") or ()
             call.set_finish_reasons([r for r in (field(c, "finish_reason") for c in choices) if r])
-            self._response_attributes(field(response, "service_tier"), field(response, "system_fingerprint"))
+            self._response_attributes(fields.get("service_tier"), fields.get("system_fingerprint"))
             if self._kwargs is not None:
                 self._output(_content.chat_output(choices) if kind == "chat" else _content.completion_output(choices))
-        _set_usage(call, field(response, "usage"), responses=False)
+        _set_usage(call, fields.get("usage"), responses=False)
 
     def _read_response_object(self, response: Any) -> None:
         call = self.call
@@ -537,6 +539,11 @@ class Tracker:
         )
 
 
+_RESPONSE_FIELDS = ("model", "data", "id", "choices", "service_tier", "system_fingerprint", "usage")
+_USAGE_FIELDS = (
+    "input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details",
+    "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details",
+)  # fmt: skip
 _CHUNK_FIELDS = ("choices", "usage", "id", "model", "service_tier", "system_fingerprint")
 _RESPONSE_EVENTS = frozenset(
     {"response.created", "response.in_progress", "response.completed", "response.incomplete", "response.failed"}
