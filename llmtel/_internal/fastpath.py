@@ -741,19 +741,16 @@ def _fold(batch: list[Any]) -> None:
             # The entries of one call share its context: the filter is asked once.
             sampled = bool(source.filter.should_sample(0, now, None, ctx))
             last_ctx, last_filter = ctx, source.filter
-        if type(source) is _Bundle:
-            # Only a bundle's values may hold what the SDK rejects (single records are checked on the call
-            # path); a number in range is the common case, tested inline.
-            pairs: Any = [
-                (plan, value if type(value) in _NUMBERS and plan.low <= value < _INF else _accepted(plan, value, ctx))
-                for plan, value in zip(source.plans, values, strict=False)
-                if value is not None and plan is not None
-            ]
-        else:
-            pairs = ((source, values),)
-        for plan, value in pairs:
-            if value is None:
+        bundled = type(source) is _Bundle
+        for plan, value in zip(source.plans, values, strict=False) if bundled else ((source, values),):
+            if value is None or plan is None:
                 continue
+            if bundled and not (type(value) in _NUMBERS and plan.low <= value < _INF):
+                # Only a bundle's values may hold what the SDK rejects (single records are checked on the
+                # call path); a number in range is the common case, tested inline.
+                value = _accepted(plan, value, ctx)
+                if value is None:
+                    continue
             if sampled and plan.sampling:
                 sampled_values.append((plan, value, now, ctx))
             record = (value, now, ctx, sampled, plan.offered)  # shared by the plan's targets
