@@ -429,14 +429,14 @@ class GenAISpanMetrics(SpanProcessor):
             inner_counted = self._counted_under.pop(context.span_id, False)
         else:
             call, inner_counted = None, False
-        attributes = _attributes(span)
-        operation = operation_of(attributes) if attributes else None
-        if operation is None and not inner_counted and _LOOKS_GENAI.isdisjoint(attributes):
-            return  # the common case: a span that is no GenAI operation and holds no counted call
         scope = span.instrumentation_scope
         scope_name = scope.name if scope is not None else ""
         if scope_name == _state.SCOPE:
-            return
+            return  # llmtel's own span: llm_call (or its tool, agent, retrieval) recorded it
+        attributes = _attributes(span)
+        operation = operation_of(attributes) if attributes else None
+        if operation is None and not inner_counted and _LOOKS_GENAI.isdisjoint(attributes):
+            return  # a span that is no GenAI operation and holds no counted call
         if operation is None:
             if not _LOOKS_GENAI.isdisjoint(attributes):
                 _errors.report(_PROBLEM_NO_OPERATION, detail=scope_name[:60])
