@@ -17,6 +17,9 @@ from typing import Any
 EVENT_NAME = "gen_ai.client.inference.operation.details"
 
 
+_UNDECLARED: Any = object()
+
+
 def field(obj: Any, name: str) -> Any:
     """``obj.name`` or ``obj[name]`` (openai models or plain dicts), else None.
 
@@ -31,11 +34,10 @@ def field(obj: Any, name: str) -> Any:
     values = getattr(obj, "__dict__", None)
     if values is None:
         return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-    value = values.get(name)
-    if value is None:
+    value = values.get(name, _UNDECLARED)
+    if value is _UNDECLARED:  # a declared field is in __dict__ even when None (most chunks' finish_reason)
         extra = getattr(obj, "__pydantic_extra__", None)  # fields the installed SDK does not declare
-        if extra:
-            value = extra.get(name)
+        value = extra.get(name) if extra else None
     return value
 
 
