@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from llmtel._internal import errors as _errors
+from llmtel._internal.bounded import remember
 from llmtel._internal.errors import ConfigurationError
 
 logger = logging.getLogger("llmtel")
@@ -125,9 +126,7 @@ class DefaultPrices:
             if info is not None:
                 price = _from_model_price(info.get_prices(datetime.now(timezone.utc)))
         with self._lock:
-            while len(self._cache) >= _MAX_CACHED:
-                del self._cache[next(iter(self._cache))]
-            self._cache[key] = price
+            remember(self._cache, key, price, _MAX_CACHED)
         return price
 
 
@@ -233,9 +232,7 @@ class PriceTable:
             pass
         found = self._resolve(model, provider)
         with self._found_lock:
-            while len(self._found) >= _MAX_CACHED:
-                del self._found[next(iter(self._found))]
-            self._found[key] = found
+            remember(self._found, key, found, _MAX_CACHED)
         return found
 
     def _resolve(self, model: str, provider: str | None) -> tuple[Price, str] | None:
@@ -262,13 +259,16 @@ class PriceTable:
         cache_creation_input_tokens: int = 0,
     ) -> tuple[float, float, str] | None:
         """USD of the input side and of the output side of one call, and the prices' source; None: no price."""
-        return split_found(
-            self.lookup(model, provider),
-            input_tokens,
-            output_tokens,
-            cache_read_input_tokens,
-            cache_creation_input_tokens,
+        found = self.lookup(model, provider)
+        if found is None:
+            return None
+        price, source = found
+        input_usd, output_usd = price.split(
+            input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens
         )
+        if not (math.isfinite(input_usd) and math.isfinite(output_usd)):
+            return None
+        return input_usd, output_usd, source
 
     def cost(
         self,
@@ -293,22 +293,3 @@ class PriceTable:
             input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens
         )
         return input_usd + output_usd
-
-
-def split_found(
-    found: tuple[Price, str] | None,
-    input_tokens: int,
-    output_tokens: int,
-    cache_read_input_tokens: int = 0,
-    cache_creation_input_tokens: int = 0,
-) -> tuple[float, float, str] | None:
-    """:meth:`PriceTable.split_cost` with the price already looked up (``found``: what ``lookup`` returned)."""
-    if found is None:
-        return None
-    price, source = found
-    input_usd, output_usd = price.split(
-        input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens
-    )
-    if not (math.isfinite(input_usd) and math.isfinite(output_usd)):
-        return None
-    return input_usd, output_usd, source

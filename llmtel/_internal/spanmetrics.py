@@ -59,8 +59,8 @@ from llmtel import semconv
 from llmtel._internal import errors as _errors
 from llmtel._internal import fastpath as _fastpath
 from llmtel._internal import state as _state
+from llmtel._internal.bounded import remember
 from llmtel._internal.dimensions import block_attributes
-from llmtel._internal.pricing import Price, PriceTable, split_found
 from llmtel._internal.values import MAX_VALUE, clean_count, clean_duration, clean_str
 
 __all__ = [
@@ -138,7 +138,7 @@ MAX_OPEN_SPANS: Final = 100_000
 #: Instrumentation scopes remembered for SUPERSEDED_SCOPES (a process has a handful).
 MAX_SCOPES: Final = 1024
 
-#: Call series remembered by their raw span values (least recently used out first).
+#: Call series remembered by their raw span values (oldest out first).
 MAX_CALL_SERIES: Final = 4096
 
 #: Keys of a GenAI span that lacks its operation (counted as a problem).
@@ -180,9 +180,8 @@ def _plainly_not_genai(span: Any, markers: frozenset[str]) -> bool:
     """True when ``span`` is an SDK span whose attributes hold none of ``markers`` (False: look closer)."""
     if not isinstance(span, ReadableSpan):
         return False
-    raw = span._attributes
-    attributes = raw._dict if type(raw) is BoundedAttributes else raw
-    return type(attributes) is dict and markers.isdisjoint(attributes)
+    attributes = _attributes(span)
+    return type(attributes) is dict and markers.isdisjoint(attributes)  # dict key tests cannot raise
 
 
 def _first(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
@@ -238,7 +237,7 @@ class _CallSeries:
     same raw values may share this object.
     """
 
-    __slots__ = ("_found", "attributes", "error_type", "exact", "price_model", "provider")
+    __slots__ = ("attributes", "error_type", "exact", "price_model", "provider")
 
     def __init__(self, operation: str, raw: tuple[Any, ...], failed: bool, dims: dict[str, str]) -> None:
         provider_name, system, model, response_model, address, port, error = raw
@@ -257,42 +256,11 @@ class _CallSeries:
             attributes[semconv.SERVER_PORT] = port
         self.attributes = attributes
         self.error_type = _error_type(error, failed)
-        self.exact = error == self.error_type or error is None
-        self.exact = self.exact and all(given == text for given, text in cleaned.values())
+        self.exact = (error is None or error == self.error_type) and all(
+            given == text for given, text in cleaned.values()
+        )
         self.provider = attributes.get(semconv.PROVIDER_NAME)
         self.price_model = attributes.get(semconv.RESPONSE_MODEL) or attributes.get(semconv.REQUEST_MODEL)
-        self._found: tuple[PriceTable | None, Any] = (None, None)
-
-    def price(self, prices: PriceTable) -> tuple[Price, str] | None:
-        """This call's price and its source in ``prices`` (looked up once per table)."""
-        table, found = self._found
-        if table is not prices:
-            found = prices.lookup(self.price_model, self.provider)
-            self._found = (prices, found)
-        return found  # type: ignore[no-any-return]
-
-
-class _RecentCalls:
-    """:class:`_CallSeries` by raw span values, bounded: the oldest entry makes room for a new one."""
-
-    __slots__ = ("_items",)
-
-    def __init__(self) -> None:
-        self._items: dict[Any, _CallSeries] = {}
-
-    def get(self, key: Any) -> _CallSeries | None:
-        return self._items.get(key)
-
-    def put(self, key: Any, series: _CallSeries) -> None:
-        items = self._items
-        if len(items) >= MAX_CALL_SERIES:
-            # First in, first out: a call series is rebuilt in microseconds, and a plain dict read is
-            # cheaper than an LRU's on every span. Another thread may have removed it meanwhile.
-            items.pop(next(iter(items), None), None)
-        items[key] = series
-
-    def clear(self) -> None:
-        self._items.clear()
 
 
 #: The series a call span records, in the order GenAISpanMetrics._record_call passes their values.
@@ -367,7 +335,8 @@ class GenAISpanMetrics(SpanProcessor):
         # Span ids of open local spans with a counted call inside: found at span ends, so a call
         # span that only says it is one at its end is still known to enclose a counted call.
         self._counted_under: dict[int, bool] = {}
-        self._calls = _RecentCalls()
+        # Call series by raw span values (_call_series), at most MAX_CALL_SERIES, oldest out first.
+        self._calls: dict[Any, _CallSeries] = {}
         self._lock = threading.Lock()
         self._active = True
 
@@ -535,8 +504,9 @@ class GenAISpanMetrics(SpanProcessor):
         if input_tokens or output_tokens:
             cache_read = read if read is not None else read_old
             cache_creation = creation if creation is not None else written if written is not None else creation_old
-            priced = split_found(
-                series.price(handles.prices),
+            priced = handles.prices.split_cost(
+                series.price_model,
+                series.provider,
                 input_tokens or 0,
                 output_tokens or 0,
                 _clean_tokens(cache_read) or 0,
@@ -579,7 +549,7 @@ class GenAISpanMetrics(SpanProcessor):
         series = _CallSeries(operation, raw, failed, dims)
         if key is None or not series.exact:
             return series, None
-        self._calls.put(key, series)
+        remember(self._calls, key, series, MAX_CALL_SERIES)
         return series, key
 
     @staticmethod

@@ -429,7 +429,7 @@ def test_the_cleaned_attributes_memory_is_bounded(capture: Capture, monkeypatch:
                 "chat", attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": f"m{i}"}
             ):
                 pass
-    assert len(processor._calls._items) == 4
+    assert len(processor._calls) == 4
     assert {p.attributes["gen_ai.request.model"]: int(p.count) for p in capture.points(DURATION)} == {
         f"m{i}": 2 for i in range(10)
     }
