@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.metrics import (
     AlwaysOffExemplarFilter,
@@ -366,3 +367,44 @@ def test_llm_call_stream_records_every_chunk_gap(monkeypatch: pytest.MonkeyPatch
         }  # fmt: skip
     finally:
         llmtel.shutdown()
+
+
+# -- the fold's shortcuts for SDK calls it makes per value -----------------------------------------
+
+
+class _SampledSpanSubclass(trace.NonRecordingSpan):
+    """A span class of the application's own (the fold learns span classes as it meets them)."""
+
+
+@needs_fast_path
+@pytest.mark.parametrize(
+    "exemplar_filter", [TraceBasedExemplarFilter(), AlwaysOnExemplarFilter(), AlwaysOffExemplarFilter()]
+)
+def test_filter_decision_is_the_filters_own(exemplar_filter: Any, tracer: trace.Tracer) -> None:
+    sampled = trace.SpanContext(1, 2, is_remote=False, trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED))
+    unsampled = trace.SpanContext(1, 3, is_remote=False, trace_flags=trace.TraceFlags(trace.TraceFlags.DEFAULT))
+    with tracer.start_as_current_span("real") as real:
+        contexts = [
+            Context(),
+            trace.set_span_in_context(real),
+            trace.set_span_in_context(trace.NonRecordingSpan(sampled)),
+            trace.set_span_in_context(trace.NonRecordingSpan(unsampled)),
+            trace.set_span_in_context(_SampledSpanSubclass(sampled)),
+            trace.set_span_in_context(trace.INVALID_SPAN),
+            Context({_fastpath.SPAN_KEY: "not a span"}),
+        ]
+        for ctx in contexts * 2:  # the second round: span classes already learned
+            assert _fastpath._sampled(exemplar_filter, ctx) is exemplar_filter.should_sample(0, 0, None, ctx)
+
+
+@needs_fast_path
+def test_draws_are_randranges_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_reservoir_module, "randrange", random.Random(7).randrange)
+    draw = _fastpath._drawer()
+    expected = random.Random(7)
+    assert [draw(n) for n in range(1, 300)] == [expected.randrange(0, n) for n in range(1, 300)]
+    # Any other callable is called as the SDK module calls it.
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(_reservoir_module, "randrange", lambda start, stop: calls.append((start, stop)) or 0)
+    assert _fastpath._drawer()(5) == 0
+    assert calls == [(0, 5)]

@@ -368,11 +368,12 @@ class LLMCall(_Operation):
         super()._begin(attach)
         if self._handles.enabled:
             with _errors.guarded("record active requests"):
-                self._active_attrs = {
-                    k: v
-                    for k, v in self._attrs.items()
-                    if k in (semconv.OPERATION_NAME, semconv.PROVIDER_NAME, semconv.REQUEST_MODEL)
-                }
+                # The first keys of _attrs, in their order.
+                self._active_attrs = {semconv.OPERATION_NAME: self.operation}
+                if self.provider is not None:
+                    self._active_attrs[semconv.PROVIDER_NAME] = self.provider
+                if self.model is not None:
+                    self._active_attrs[semconv.REQUEST_MODEL] = self.model
                 dims = self._dims
                 if dims:  # every metric of the call carries them (allowlists below are subsets)
                     self._attrs.update(dims)

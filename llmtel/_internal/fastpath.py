@@ -66,20 +66,28 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import sys
 import threading
 import weakref
 from bisect import bisect_left, bisect_right
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from functools import reduce
+from functools import partial, reduce
 from itertools import repeat
 from operator import add as _add
 from time import time_ns
 from typing import Any
 
 from opentelemetry.context import Context, get_current
-from opentelemetry.trace import INVALID_SPAN, get_current_span
+from opentelemetry.trace import (
+    INVALID_SPAN,
+    INVALID_SPAN_CONTEXT,
+    NonRecordingSpan,
+    Span,
+    get_current_span,
+    set_span_in_context,
+)
 
 from llmtel._internal import errors as _errors
 
@@ -140,6 +148,8 @@ _NUMBERS = (int, float)
 _INF = math.inf
 _NO_ATTRIBUTES = (None,)  # the key of attributes=None: one long, never three per attribute like a dict's
 _HIST, _SUM = "histogram", "sum"
+#: The context key the API keeps the current span under (found through the public API, once).
+SPAN_KEY = next(iter(set_span_in_context(NonRecordingSpan(INVALID_SPAN_CONTEXT), Context())))
 
 
 # -- plans ------------------------------------------------------------------------------------
@@ -739,7 +749,7 @@ def _fold(batch: list[Any]) -> None:
     for source, values, now, ctx in batch:
         if ctx is not last_ctx or source.filter is not last_filter:
             # The entries of one call share its context: the filter is asked once.
-            sampled = bool(source.filter.should_sample(0, now, None, ctx))
+            sampled = _sampled(source.filter, ctx)
             last_ctx, last_filter = ctx, source.filter
         bundled = type(source) is _Bundle
         for plan, value in zip(source.plans, values, strict=False) if bundled else ((source, values),):
@@ -771,10 +781,27 @@ def _fold(batch: list[Any]) -> None:
             _fold_one(entry)  # one value (many series, small batches)
         else:
             _fold_series(entry)
-    # In record order: reservoirs other than aligned-bucket ones get each sampled value, series after series
-    # and reader after reader, as the SDK offers them (a sampling reservoir draws a random number per value).
-    for plan, value, now, ctx in sampled_values:
-        _offer_each(plan, live, value, now, ctx)
+    if sampled_values:
+        _offer_each(sampled_values, live)
+
+
+def _sampled(exemplar_filter: Any, ctx: Context) -> bool:
+    """``exemplar_filter.should_sample(value, time, attributes, ctx)`` for the SDK's three filters
+    (the only ones a plan is made under), which look at the context alone."""
+    kind = type(exemplar_filter)
+    if kind is not TraceBasedExemplarFilter:
+        return kind is AlwaysOnExemplarFilter
+    span: Any = ctx.get(SPAN_KEY)  # get_current_span(ctx), whose INVALID_SPAN has flags that say "not sampled"
+    if span is None:
+        return False
+    if type(span) not in _span_types:  # Span is an ABC: its isinstance() is a Python call, asked once per class
+        if not isinstance(span, Span):
+            return False
+        _span_types.add(type(span))
+    return bool(span.get_span_context().trace_flags.sampled)
+
+
+_span_types: set[type] = set()  # classes of spans seen in contexts (a handful: the SDK's and the API's)
 
 
 def _accepted(plan: _Plan, value: Any, ctx: Context) -> Any:
@@ -914,24 +941,43 @@ def _offer_last_per_bucket(entry: _Series, flat: list[float], starts: list[int] 
             storage[bucket].offer(flat[position], now, offered, ctx)
 
 
-def _offer_each(plan: _Plan, live: dict[_Target, _Series], values: Any, now: int, ctx: Context) -> None:
-    """Offer each value to every reservoir of ``plan`` that is not aligned-bucket, as the SDK would."""
-    attributes = plan.offered
-    for value in (values,) if type(values) in _NUMBERS else values:
-        for target in plan.sampled_targets:
-            reservoir = live[target].aggregation._reservoir
-            if type(reservoir) is SimpleFixedSizeExemplarReservoir:
-                # Its _find_bucket_index inline: the same random draw, and only a kept value is offered.
-                with reservoir._lock:
-                    seen = reservoir._measurements_seen
-                    reservoir._measurements_seen = seen + 1
-                    size = reservoir._size
-                    # Looked up at call time, as the SDK module's own code does (tests give it a seeded one).
-                    index = seen if seen < size else _reservoir_module.randrange(0, seen + 1)  # type: ignore[attr-defined]
-                    if index < size:
-                        reservoir._reservoir_storage[index].offer(value, now, attributes, ctx)
-            else:
-                reservoir.offer(value, now, attributes, ctx)
+def _offer_each(sampled_values: list[tuple[_Plan, Any, int, Context]], live: dict[_Target, _Series]) -> None:
+    """Offer each sampled value to every reservoir of its plan that is not aligned-bucket, as the SDK would.
+
+    In record order: series after series and reader after reader, as the SDK offers them (a sampling
+    reservoir draws a random number per value).
+    """
+    draw = _drawer()
+    for plan, values, now, ctx in sampled_values:
+        attributes = plan.offered
+        for value in (values,) if type(values) in _NUMBERS else values:
+            for target in plan.sampled_targets:
+                reservoir = live[target].aggregation._reservoir
+                if type(reservoir) is SimpleFixedSizeExemplarReservoir:
+                    # Its _find_bucket_index inline: the same random draw, and only a kept value is offered.
+                    with reservoir._lock:
+                        seen = reservoir._measurements_seen
+                        reservoir._measurements_seen = seen + 1
+                        size = reservoir._size
+                        index = seen if seen < size else draw(seen + 1)
+                        if index < size:
+                            reservoir._reservoir_storage[index].offer(value, now, attributes, ctx)
+                else:
+                    reservoir.offer(value, now, attributes, ctx)
+
+
+def _drawer() -> Callable[[int], int]:
+    """``n -> randrange(0, n)`` as the SDK's reservoir module draws it: the same number from the same generator.
+
+    Looked up per fold, as the SDK module's own code looks it up per value (tests give it a seeded
+    one). For a ``random.Random`` generator it is the generator's ``_randbelow(n)``, which is what
+    ``randrange(0, n)`` returns for ``n > 0`` after checking its arguments.
+    """
+    randrange = _reservoir_module.randrange  # type: ignore[attr-defined]
+    generator = getattr(randrange, "__self__", None)
+    if type(generator) is random.Random and getattr(randrange, "__func__", None) is random.Random.randrange:
+        return generator._randbelow  # type: ignore[attr-defined,no-any-return]
+    return partial(randrange, 0)
 
 
 # -- collection and fork hooks ----------------------------------------------------------------

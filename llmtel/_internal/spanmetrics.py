@@ -52,7 +52,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.metrics.view import DropAggregation, View
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanKind, StatusCode, set_span_in_context
+from opentelemetry.trace import NonRecordingSpan, SpanKind, StatusCode
 from opentelemetry.util.types import Attributes
 
 from llmtel import semconv
@@ -161,9 +161,9 @@ _PORT_INDEX: Final = _CALL_KEYS.index(semconv.SERVER_PORT)
 _VALUE_KEYS: Final = (*INPUT_TOKEN_KEYS, *OUTPUT_TOKEN_KEYS, TTFC_KEY, *CACHE_READ_KEYS, *CACHE_CREATION_KEYS)
 _NO_ATTRIBUTES: Final[Mapping[str, Any]] = {}
 _EMPTY_CONTEXT: Final = Context()
-#: The context key the API keeps the current span under (found through the public API, once).
-_SPAN_KEY: Final = next(iter(set_span_in_context(NonRecordingSpan(INVALID_SPAN_CONTEXT), _EMPTY_CONTEXT)))
+_SPAN_KEY: Final = _fastpath.SPAN_KEY
 _PROBLEM_NO_OPERATION: Final = "genai span without operation"
+_CLIENT: Final = SpanKind.CLIENT
 
 
 def _attributes(span: Any) -> Mapping[str, Any]:
@@ -176,12 +176,12 @@ def _attributes(span: Any) -> Mapping[str, Any]:
     return getattr(raw, "_dict", raw)  # type: ignore[no-any-return]
 
 
-def _plainly_not_genai(span: Any, markers: frozenset[str]) -> bool:
-    """True when ``span`` is an SDK span whose attributes hold none of ``markers`` (False: look closer)."""
+def _sdk_attributes(span: Any) -> dict[str, Any] | None:
+    """An SDK span's own attribute dict, on which key tests cannot raise (None: another kind of span)."""
     if not isinstance(span, ReadableSpan):
-        return False
+        return None
     attributes = _attributes(span)
-    return type(attributes) is dict and markers.isdisjoint(attributes)  # dict key tests cannot raise
+    return attributes if type(attributes) is dict else None
 
 
 def _first(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
@@ -343,17 +343,19 @@ class GenAISpanMetrics(SpanProcessor):
     # -- nesting ----------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         # Most spans are neither a GenAI operation nor inside an open call: they leave here, before the
-        # guard's call, on key tests of the SDK's own attribute dict (which cannot raise).
-        if not self._open and _plainly_not_genai(span, _CALL_MARKERS):
+        # guard's call, on key tests of the SDK's own attribute dict.
+        attributes = _sdk_attributes(span)
+        if attributes is not None and not self._open and _CALL_MARKERS.isdisjoint(attributes):
             return
-        self._start(span)
+        self._start(span, attributes)
 
     @_errors.guard("genai span metrics")
-    def _start(self, span: Span) -> None:
+    def _start(self, span: Span, attributes: Mapping[str, Any] | None) -> None:
         if not self._active:
             return
         open_calls = self._open
-        attributes = _attributes(span)
+        if attributes is None:
+            attributes = _attributes(span)
         starts_call = bool(attributes) and operation_of(attributes) in CALL_OPERATIONS
         if not starts_call and not open_calls:
             return
@@ -366,7 +368,7 @@ class GenAISpanMetrics(SpanProcessor):
             llmtel = scope is not None and scope.name == _state.SCOPE
             # llmtel's client-role llm_call records the gen_ai.client.* of what runs inside it; its
             # retrieval (also CLIENT), tool, agent and server-role spans do not.
-            if not llmtel or span.kind is SpanKind.CLIENT:
+            if not llmtel or span.kind is _CLIENT:
                 call = _Call(span_id, enclosing, llmtel)
         if call is None:
             return
@@ -382,8 +384,10 @@ class GenAISpanMetrics(SpanProcessor):
     # -- deriving ---------------------------------------------------------------
     def on_end(self, span: ReadableSpan) -> None:
         # As in on_start: the common span leaves before the guard's call.
-        if not self._open and not self._counted_under and _plainly_not_genai(span, _GENAI_MARKERS):
-            return
+        if not self._open and not self._counted_under:
+            attributes = _sdk_attributes(span)
+            if attributes is not None and _GENAI_MARKERS.isdisjoint(attributes):
+                return
         self._end(span)
 
     @_errors.guard("genai span metrics")
