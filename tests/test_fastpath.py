@@ -408,3 +408,21 @@ def test_draws_are_randranges_own(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_reservoir_module, "randrange", lambda start, stop: calls.append((start, stop)) or 0)
     assert _fastpath._drawer()(5) == 0
     assert calls == [(0, 5)]
+
+
+@needs_fast_path
+def test_a_batch_of_few_values_per_series_makes_the_next_fold_value_by_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_fastpath, "_grouping", True)
+    _, _, histogram = _pipeline()
+    for value in VALUES:  # many values, one series: grouping pays
+        assert _fastpath.record(histogram, value, ATTRS)
+    _fastpath.drain()
+    assert _fastpath._grouping is True
+    for index, value in enumerate(VALUES):  # one value per series (many models)
+        assert _fastpath.record(histogram, value, {**ATTRS, "gen_ai.request.model": f"m{index}"})
+    _fastpath.drain()
+    assert _fastpath._grouping is False
+    for value in VALUES:  # and back
+        assert _fastpath.record(histogram, value, ATTRS)
+    _fastpath.drain()
+    assert _fastpath._grouping is True

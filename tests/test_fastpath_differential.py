@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from typing import Any
 
 import pytest
@@ -188,6 +189,18 @@ def _ops(rng: random.Random, spans: list[Context], n: int, collects: int = 1) ->
 @pytest.fixture(autouse=True)
 def _own_randrange(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_reservoir_module, "randrange", _reservoir_module.randrange)
+
+
+@pytest.fixture(autouse=True, params=["grouped", "one by one", "adaptive"])
+def fold_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every way of folding must end in the plain SDK's state: values grouped by series, folded one by
+    one, or the way each batch picks from the last one's values per series."""
+    monkeypatch.setattr(fastpath, "_grouping", request.param != "one by one")
+    if request.param == "grouped":
+        monkeypatch.setattr(fastpath, "_GROUP_FROM", 0)
+    elif request.param == "one by one":
+        monkeypatch.setattr(fastpath, "_GROUP_FROM", sys.maxsize)
+    return str(request.param)
 
 
 @needs_fast_path

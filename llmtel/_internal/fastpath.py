@@ -27,7 +27,9 @@ the reader's storage is collected, so Prometheus scrapes, OTLP intervals,
 ``force_flush`` and shutdown see everything recorded before them), when a
 thread's buffer holds ``BUFFER_LIMIT`` entries (that thread folds its own),
 and before ``os.fork()``. A batch folds all values of one series under its
-locks in one step.
+locks in one step; when the last batch held only a few values per series (hundreds
+of models), the next one folds each value as it comes instead, which makes no
+objects per series. Both ways end in the same state.
 
 Equivalence with the plain path (tested value for value, with exemplars, in
 tests/test_fastpath.py and a randomized differential test): bucket counts,
@@ -737,12 +739,25 @@ class _Series:
         self.spread = False  # some record holds several values
 
 
+#: Whether the next fold groups values by series (the last batch held several values per series: each
+#: series then takes its lock and finds its buckets once for many values) or folds each value as it comes
+#: (a few values per series, as with hundreds of models: grouping would cost more than it saves, most of
+#: it in the objects it makes, which the garbage collector then visits). Both end in the same state.
+_grouping = True
+#: Values per series, on average, from which the next batch is grouped (measured: docs/performance.md).
+_GROUP_FROM = 4
+
+
 def _fold(batch: list[Any]) -> None:
     # Values are taken in record order; each series (aggregation) collects its own, whichever plan
     # (attribute dict, bundle) they came through, so sums and "last value" exemplars follow that order.
+    global _grouping
+    grouping = _grouping
     live: dict[_Target, _Series] = {}  # each target's series in this batch (no collection runs meanwhile)
     series: dict[Any, _Series] = {}  # by aggregation: plans of equal attribute sets share a series
     sampled_values: list[tuple[_Plan, Any, int, Context]] = []
+    folded = 0  # values, and the series they went to when not grouping:
+    one_by_one: set[Any] = set()
     last_ctx: Any = None
     last_filter: Any = None
     sampled = False
@@ -763,6 +778,15 @@ def _fold(batch: list[Any]) -> None:
                     continue
             if sampled and plan.sampling:
                 sampled_values.append((plan, value, now, ctx))
+            if not grouping:
+                histogram = plan.kind is _HIST
+                for target in plan.targets:
+                    aggregation = target.current()
+                    one_by_one.add(aggregation)
+                    for item in (value,) if type(value) in _NUMBERS else value:
+                        folded += 1
+                        _fold_value(aggregation, histogram, target.aligned, item, now, ctx, sampled, plan.offered)
+                continue
             record = (value, now, ctx, sampled, plan.offered)  # shared by the plan's targets
             spread = type(value) not in _NUMBERS
             for target in plan.targets:
@@ -776,13 +800,18 @@ def _fold(batch: list[Any]) -> None:
                 entry.records.append(record)
                 if spread:
                     entry.spread = True
-    for entry in series.values():
-        if entry.histogram and len(entry.records) == 1 and not entry.spread:
-            _fold_one(entry)  # one value (many series, small batches)
-        else:
-            _fold_series(entry)
+    if grouping:
+        for entry in series.values():
+            records = entry.records
+            folded += len(records)
+            if len(records) == 1 and not entry.spread:  # one value (many series, small batches)
+                _fold_value(entry.aggregation, entry.histogram, entry.aligned, *records[0])
+            else:
+                _fold_series(entry)
     if sampled_values:
-        _offer_each(sampled_values, live)
+        _offer_each(sampled_values)
+    if folded:  # an empty batch (every value rejected) says nothing
+        _grouping = folded >= _GROUP_FROM * len(series if grouping else one_by_one)
 
 
 def _sampled(exemplar_filter: Any, ctx: Context) -> bool:
@@ -833,10 +862,21 @@ def _valid(value: Any, positive: bool) -> bool:
         return False
 
 
-def _fold_one(entry: _Series) -> None:
-    """One value into a histogram: what ``aggregate()`` does, with the bucket found once for both."""
-    aggregation = entry.aggregation
-    value, now, ctx, sampled, offered = entry.records[0]
+def _fold_value(
+    aggregation: Any,
+    histogram: bool,
+    aligned: bool,
+    value: float,
+    now: int,
+    ctx: Context,
+    sampled: bool,
+    offered: Any,
+) -> None:
+    """One value: what ``aggregate()`` does (a histogram's bucket found once, for it and its exemplar)."""
+    if not histogram:
+        with aggregation._lock:
+            aggregation._value = (0 if aggregation._value is None else aggregation._value) + value
+        return  # exemplars: _offer_each, in record order across series
     with aggregation._lock:
         index = bisect_left(aggregation._boundaries, value)  # the SDK's bucket rule
         if aggregation._value is None:
@@ -846,7 +886,7 @@ def _fold_one(entry: _Series) -> None:
             aggregation._min = min(aggregation._min, value)
             aggregation._max = max(aggregation._max, value)
         aggregation._value[index] += 1
-    if sampled and entry.aligned:
+    if sampled and aligned:
         # Straight to the reservoir's bucket, as its offer() finds it (its _find_bucket_index is the
         # first boundary >= value, the aggregation's bisect_left).
         reservoir = aggregation._reservoir
@@ -941,7 +981,7 @@ def _offer_last_per_bucket(entry: _Series, flat: list[float], starts: list[int] 
             storage[bucket].offer(flat[position], now, offered, ctx)
 
 
-def _offer_each(sampled_values: list[tuple[_Plan, Any, int, Context]], live: dict[_Target, _Series]) -> None:
+def _offer_each(sampled_values: list[tuple[_Plan, Any, int, Context]]) -> None:
     """Offer each sampled value to every reservoir of its plan that is not aligned-bucket, as the SDK would.
 
     In record order: series after series and reader after reader, as the SDK offers them (a sampling
@@ -952,7 +992,7 @@ def _offer_each(sampled_values: list[tuple[_Plan, Any, int, Context]], live: dic
         attributes = plan.offered
         for value in (values,) if type(values) in _NUMBERS else values:
             for target in plan.sampled_targets:
-                reservoir = live[target].aggregation._reservoir
+                reservoir = target.aggregation._reservoir  # found by this fold: no collection runs meanwhile
                 if type(reservoir) is SimpleFixedSizeExemplarReservoir:
                     # Its _find_bucket_index inline: the same random draw, and only a kept value is offered.
                     with reservoir._lock:
