@@ -84,16 +84,20 @@ def _inner(mode: str, call: str, calls: int) -> None:
 
 def count(mode: str, call: str, calls: int) -> float:
     """Instructions per call of ``mode`` (``plain`` or ``stream``), from one valgrind run."""
+    return counted_per_call("benchmarks.wrapper_instructions", ["--inner", mode, call, str(calls)], calls)
+
+
+def counted_per_call(module: str, arguments: list[str], calls: int) -> float:
+    """Instructions per call of ``python -m module *arguments``, counted inside its ``sys.call_tracing`` only."""
     command = [
         "valgrind", "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=sys_call_tracing",
-        "--callgrind-out-file=/dev/null", sys.executable, "-m", "benchmarks.wrapper_instructions",
-        "--inner", mode, call, str(calls),
+        "--callgrind-out-file=/dev/null", sys.executable, "-m", module, *arguments,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     found = re.search(r"Collected : (\d+)", done.stderr)
     if done.returncode != 0 or found is None or int(found.group(1)) == 0:
-        raise SystemExit(f"valgrind run of {mode} {call} failed:\n{done.stderr[-2000:]}")
+        raise SystemExit(f"valgrind run of {module} {' '.join(arguments)} failed:\n{done.stderr[-2000:]}")
     return int(found.group(1)) / calls
 
 

@@ -31,3 +31,11 @@ def test_the_child_runs_each_case_as_valgrind_would_run_it(case: str) -> None:
     command = [sys.executable, "-m", "benchmarks.instructions", "--child", instructions.KINDS[1], case, "20"]
     proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("models", [1, 300])
+def test_the_series_child_runs_as_valgrind_would_run_it(models: int) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LLMTEL_RAISE_INTERNAL_ERRORS": "0"}
+    command = [sys.executable, "-m", "benchmarks.series_instructions", "--inner", str(models), "20"]
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
