@@ -751,13 +751,13 @@ _GROUP_FROM = 4
 def _fold(batch: list[Any]) -> None:
     # Values are taken in record order; each series (aggregation) collects its own, whichever plan
     # (attribute dict, bundle) they came through, so sums and "last value" exemplars follow that order.
-    global _grouping
+    global _grouping  # read and written by one fold at a time (_drain_lock)
     grouping = _grouping
     live: dict[_Target, _Series] = {}  # each target's series in this batch (no collection runs meanwhile)
     series: dict[Any, _Series] = {}  # by aggregation: plans of equal attribute sets share a series
     sampled_values: list[tuple[_Plan, Any, int, Context]] = []
-    folded = 0  # values, and the series they went to when not grouping:
-    one_by_one: set[Any] = set()
+    folded = 0  # values folded, to choose how the next batch is folded
+    one_by_one: set[Any] = set()  # the series values went to when not grouping
     last_ctx: Any = None
     last_filter: Any = None
     sampled = False
