@@ -51,6 +51,15 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# The record path's guarded blocks: made once, entered by every call (see errors.guarded's shared).
+_RESOLVE_ATTRIBUTES = _errors.guarded("resolve attributes", shared=True)
+_START_SPAN = _errors.guarded("start span", shared=True)
+_RECORD_METRICS = _errors.guarded("record metrics", shared=True)
+_END_SPAN = _errors.guarded("end span", shared=True)
+_CONTEXT_DETACH = _errors.guarded("context detach", shared=True)
+_RECORD_ACTIVE = _errors.guarded("record active requests", shared=True)
+
+
 def _error_type(exc: BaseException) -> str:
     cls = type(exc)
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
@@ -101,14 +110,14 @@ class _Operation:
         return attrs
 
     def _begin(self, attach: bool = True) -> None:
-        with _errors.guarded("resolve attributes"):
+        with _RESOLVE_ATTRIBUTES:
             block = block_attributes()
             if block:
                 self._extra = {**block, **self._given} if self._given else block
             dimensions = self._handles.dimensions
             if dimensions:
                 self._dims = dimensions.resolve(self._extra)
-        with _errors.guarded("start span"):
+        with _START_SPAN:
             if self._handles.enabled:
                 span = self._handles.tracer.start_span(
                     self._span_name(), kind=self._span_kind, attributes=self._span_attributes()
@@ -126,7 +135,7 @@ class _Operation:
         if exc is not None and self.error_type is None:
             self.error_type = _error_type(exc)
         if self._handles.enabled:
-            with _errors.guarded("record metrics"):
+            with _RECORD_METRICS:
                 # A call started detached (start(attach=False)) and stopped outside activated() still
                 # records in a context where its span is current, so its samples carry the span's
                 # exemplar (given to the record path: no attach and detach).
@@ -134,7 +143,7 @@ class _Operation:
                 self._record(duration, trace.set_span_in_context(own) if own is not None else None)
         span = self._span
         if span is not None:
-            with _errors.guarded("end span"):
+            with _END_SPAN:
                 extra = self._final_span_attributes()
                 if self.error_type is not None:
                     extra[semconv.ERROR_TYPE] = self.error_type
@@ -147,7 +156,7 @@ class _Operation:
                 span.end()
         if self._token is not None:
             attached, self._token = self._token, None
-            with _errors.guarded("context detach"):
+            with _CONTEXT_DETACH:
                 otel_context.detach(attached)
 
     def _record_exception(self, span: trace.Span, exc: BaseException) -> None:
@@ -367,7 +376,7 @@ class LLMCall(_Operation):
     def _begin(self, attach: bool = True) -> None:
         super()._begin(attach)
         if self._handles.enabled:
-            with _errors.guarded("record active requests"):
+            with _RECORD_ACTIVE:
                 # The first keys of _attrs, in their order.
                 self._active_attrs = {semconv.OPERATION_NAME: self.operation}
                 if self.provider is not None:

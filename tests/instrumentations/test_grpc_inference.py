@@ -363,6 +363,10 @@ async def test_aio_unary_and_abort(aio_service: Any, llmtel_capture: Capture) ->
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await unary(Request(model="tiny", fail=True), timeout=5)
     assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    # The client has the status as soon as the server sends it; the server's handler ends its call after.
+    deadline = time.time() + 5
+    while [s.name for s in llmtel_capture.spans()].count("chat tiny") < 2 and time.time() < deadline:
+        await asyncio.sleep(0.05)
     errors = {p.attributes.get("error.type"): p.count for p in llmtel_capture.points(SERVER_DURATION)}
     assert errors == {None: 1, "RESOURCE_EXHAUSTED": 1}
     assert TTFT not in llmtel_capture.metric_names()

@@ -46,6 +46,10 @@ TOOL_DEFINITIONS = "gen_ai.tool.definitions"
 # one (old ``beta.*.parse`` helpers delegate) records a single call.
 _ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("llmtel_openai_active", default=False)
 
+# Guarded blocks on every call: made once (llmtel's shared guarded blocks).
+_READ_STREAM = guarded("llmtel_openai read stream", shared=True)
+_READ_RESPONSE = guarded("llmtel_openai read response", shared=True)
+
 #: Module prefix of the contrib instrumentation (opentelemetry-instrumentation-openai-v2).
 CONTRIB_MODULE = "opentelemetry.instrumentation.openai_v2"
 
@@ -316,7 +320,7 @@ class Tracker:
             return
         self._done = True
         if self.stream:
-            with guarded("llmtel_openai read stream"):
+            with _READ_STREAM:
                 self._apply_stream(exc)
         # No activated() block: a call started with attach=False makes its own span current while it
         # records, so the samples' exemplars link to it whatever context the stream ends in.
@@ -331,7 +335,7 @@ class Tracker:
         settings = self.settings
         if self.stream and isinstance(result, settings.stream_types):
             return self.wrap_stream(result)
-        with guarded("llmtel_openai read response"):
+        with _READ_RESPONSE:
             if isinstance(result, settings.legacy_response):
                 if self.stream:  # with_raw_response + stream=True: the caller's parse() gives the stream
                     _hook_parse(result, self, is_async=False)
@@ -359,7 +363,7 @@ class Tracker:
             return value
         if isinstance(value, self.settings.stream_types):
             return self.wrap_stream(value)
-        with guarded("llmtel_openai read response"):
+        with _READ_RESPONSE:
             self.read(value)
         self.finish()
         return value
