@@ -184,14 +184,6 @@ def _sdk_attributes(span: Any) -> dict[str, Any] | None:
     return attributes if type(attributes) is dict else None
 
 
-def _first(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
-    for key in keys:
-        value = attributes.get(key)
-        if value is not None:
-            return value
-    return None
-
-
 def operation_of(attributes: Mapping[str, Any]) -> str | None:
     """The GenAI operation a span reports, in any dialect (None: not a GenAI operation span)."""
     raw = attributes.get(semconv.OPERATION_NAME)  # OPERATION_KEYS in order, without a loop
