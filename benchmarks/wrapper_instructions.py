@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
 from typing import Any
+
+from benchmarks.instructions import collected
 
 MODES = ("bare", "llmtel-openai", "openai-v2")
 FOLD_EVERY = 40
@@ -95,10 +96,13 @@ def counted_per_call(module: str, arguments: list[str], calls: int) -> float:
     ]  # fmt: skip
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if done.returncode != 0 or found is None or int(found.group(1)) == 0:
+    try:
+        total = collected(done.stderr)
+    except ValueError:
+        total = 0
+    if done.returncode != 0 or total == 0:
         raise SystemExit(f"valgrind run of {module} {' '.join(arguments)} failed:\n{done.stderr[-2000:]}")
-    return int(found.group(1)) / calls
+    return total / calls
 
 
 def main() -> int:
