@@ -426,3 +426,16 @@ def test_a_batch_of_few_values_per_series_makes_the_next_fold_value_by_value(mon
         assert _fastpath.record(histogram, value, ATTRS)
     _fastpath.drain()
     assert _fastpath._grouping is True
+
+
+@needs_fast_path
+def test_values_are_counted_one_by_one_whichever_way_a_batch_was_folded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One record of many values per series (a long stream's chunk gaps, many models): the values per
+    # series, not the records, decide, so the choice does not flip from one batch to the next.
+    _, _, histogram = _pipeline()
+    for grouping in (True, False):
+        monkeypatch.setattr(_fastpath, "_grouping", grouping)
+        for index in range(10):
+            assert _fastpath.record_many(histogram, VALUES, {**ATTRS, "gen_ai.request.model": f"m{index}"})
+        _fastpath.drain()
+        assert _fastpath._grouping is True

@@ -756,7 +756,7 @@ def _fold(batch: list[Any]) -> None:
     live: dict[_Target, _Series] = {}  # each target's series in this batch (no collection runs meanwhile)
     series: dict[Any, _Series] = {}  # by aggregation: plans of equal attribute sets share a series
     sampled_values: list[tuple[_Plan, Any, int, Context]] = []
-    folded = 0  # values folded, to choose how the next batch is folded
+    folded = 0  # values folded (each of a sequence counted), to choose how the next batch is folded
     one_by_one: set[Any] = set()  # the series values went to when not grouping
     last_ctx: Any = None
     last_filter: Any = None
@@ -803,11 +803,11 @@ def _fold(batch: list[Any]) -> None:
     if grouping:
         for entry in series.values():
             records = entry.records
-            folded += len(records)
             if len(records) == 1 and not entry.spread:  # one value (many series, small batches)
                 _fold_value(entry.aggregation, entry.histogram, entry.aligned, *records[0])
+                folded += 1
             else:
-                _fold_series(entry)
+                folded += _fold_series(entry)
     if sampled_values:
         _offer_each(sampled_values)
     if folded:  # an empty batch (every value rejected) says nothing
@@ -894,7 +894,8 @@ def _fold_value(
             reservoir._reservoir_storage[index].offer(value, now, offered, ctx)
 
 
-def _fold_series(entry: _Series) -> None:
+def _fold_series(entry: _Series) -> int:
+    """Fold a series' records in one step; returns how many values they held."""
     aggregation = entry.aggregation
     records = entry.records
     starts: list[int] | None = None  # per record, the index of its first value (None: one value each)
@@ -914,7 +915,7 @@ def _fold_series(entry: _Series) -> None:
         with aggregation._lock:
             # One by one, in order, as repeated aggregate() calls would: the same float sum.
             aggregation._value = reduce(_add, flat, 0 if aggregation._value is None else aggregation._value)
-        return  # exemplars: _offer_each, in record order across series
+        return len(flat)  # exemplars: _offer_each, in record order across series
     with aggregation._lock:
         boundaries = aggregation._boundaries
         if aggregation._value is None:
@@ -936,6 +937,7 @@ def _fold_series(entry: _Series) -> None:
             buckets = len(counts)
     if entry.aligned and any(record[3] for record in records):
         _offer_last_per_bucket(entry, flat, starts, buckets)
+    return len(flat)
 
 
 def _offer_last_per_bucket(entry: _Series, flat: list[float], starts: list[int] | None, buckets: int) -> None:
