@@ -48,6 +48,28 @@ def test_bad_reported_costs_are_dropped_and_counted(bad: object) -> None:
     assert _errors.problem_counts()["invalid cost"] == 1
 
 
+@pytest.mark.parametrize("price", [1e20, 1e306])  # past MAX_VALUE USD; overflows to inf
+def test_a_priced_amount_out_of_bounds_is_not_recorded_and_is_counted(price: float) -> None:
+    _errors.reset()
+    capture = Capture(price_table={"m": {"input": price, "output": 1.0}})
+    with llmtel.llm_call(provider="openai", model="m") as call:
+        call.set_usage(input_tokens=10**15, output_tokens=10)
+    assert capture.points(COST) == []
+    (span,) = capture.spans()
+    assert "llmtel.cost.usd" not in span.attributes
+    assert _errors.problem_counts()["invalid cost"] == 1
+
+
+def test_the_common_split_equals_the_full_formula() -> None:
+    """The shortcut for a call without cached tokens or tiers gives the full formula's floats, bit for bit."""
+    from llmtel._internal.pricing import Price
+
+    price = Price(input=0.15, output=0.6)
+    tiered = Price(input=0.15, output=0.6, tiers=((10**12, price),))  # same prices, takes the full formula
+    for input_tokens, output_tokens in [(0, 0), (11, 8), (1, 10**6), (123_457, 98_765), (2**40, 3)]:
+        assert price.split(input_tokens, output_tokens, 0, 0) == tiered.split(input_tokens, output_tokens, 0, 0)
+
+
 def test_set_cost_none_means_not_reported_and_the_price_table_applies() -> None:
     capture = Capture(price_table={"m": {"input": 1.0, "output": 2.0}})
     with llmtel.llm_call(provider="openrouter", model="m") as call:

@@ -13,22 +13,21 @@ __all__ = ["CaptureMode", "parse_capture_mode"]
 
 
 class CaptureMode(enum.Enum):
-    """Where captured content is recorded. Off (:attr:`NO_CONTENT`) unless the user opts in."""
+    """Where captured content is recorded. Off (:attr:`NO_CONTENT`) unless the user opts in.
+
+    Each mode says ``on_span``: content goes on span attributes (``gen_ai.input.messages`` ...),
+    and ``as_event``: content goes in a ``gen_ai.client.inference.operation.details`` event (logs API).
+    """
 
     NO_CONTENT = "no_content"
     SPAN_ONLY = "span_only"
     EVENT_ONLY = "event_only"
     SPAN_AND_EVENT = "span_and_event"
 
-    @property
-    def on_span(self) -> bool:
-        """Content goes on span attributes (``gen_ai.input.messages`` ...)."""
-        return self in (CaptureMode.SPAN_ONLY, CaptureMode.SPAN_AND_EVENT)
-
-    @property
-    def as_event(self) -> bool:
-        """Content goes in a ``gen_ai.client.inference.operation.details`` event (logs API)."""
-        return self in (CaptureMode.EVENT_ONLY, CaptureMode.SPAN_AND_EVENT)
+    def __init__(self, value: str) -> None:
+        # Plain attributes, not properties: instrumentations read them on every call.
+        self.on_span: bool = value in ("span_only", "span_and_event")
+        self.as_event: bool = value in ("event_only", "span_and_event")
 
     def __bool__(self) -> bool:
         return self is not CaptureMode.NO_CONTENT

@@ -82,7 +82,7 @@ class attributes:
 
 def block_attributes() -> Mapping[str, Any] | None:
     """The attributes of the innermost :func:`attributes` block in the current context, if any."""
-    return otel_context.get_value(_BLOCK_KEY)  # type: ignore[return-value]
+    return otel_context.get_current().get(_BLOCK_KEY)  # type: ignore[return-value]  # get_value's work, a call less
 
 
 class _ValueLimit:

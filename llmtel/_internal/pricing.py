@@ -30,6 +30,7 @@ from typing import Any, Final
 from llmtel._internal import errors as _errors
 from llmtel._internal.bounded import remember
 from llmtel._internal.errors import ConfigurationError
+from llmtel._internal.values import MAX_VALUE
 
 logger = logging.getLogger("llmtel")
 
@@ -55,6 +56,8 @@ class Price:
         self, input_tokens: int, output_tokens: int, cache_read_input_tokens: int, cache_creation_input_tokens: int
     ) -> tuple[float, float]:
         """USD of the input side (cached tokens included) and of the output side of one call."""
+        if not (self.tiers or cache_read_input_tokens or cache_creation_input_tokens):  # the common call
+            return input_tokens * self.input / 1_000_000, output_tokens * self.output / 1_000_000
         price = self
         for start, tier in reversed(self.tiers):
             if input_tokens > start:
@@ -258,7 +261,11 @@ class PriceTable:
         cache_read_input_tokens: int = 0,
         cache_creation_input_tokens: int = 0,
     ) -> tuple[float, float, str] | None:
-        """USD of the input side and of the output side of one call, and the prices' source; None: no price."""
+        """USD of the input side and of the output side of one call, and the prices' source.
+
+        None: no price, or an amount past ``MAX_VALUE`` (a huge price times a huge count; counted as
+        ``invalid cost``), so that a cost counter's sum stays finite.
+        """
         found = self.lookup(model, provider)
         if found is None:
             return None
@@ -266,7 +273,8 @@ class PriceTable:
         input_usd, output_usd = price.split(
             input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens
         )
-        if not (math.isfinite(input_usd) and math.isfinite(output_usd)):
+        if not (0 <= input_usd <= MAX_VALUE and 0 <= output_usd <= MAX_VALUE):  # NaN and inf fail too
+            _errors.report("invalid cost", detail=f"{input_usd!r} + {output_usd!r} USD")
             return None
         return input_usd, output_usd, source
 

@@ -164,6 +164,8 @@ def _bounded(value: Any, problem: str) -> int | float | None:
 
 def clean_count(value: Any, problem: str = "invalid token count") -> int | None:
     """Return a count in [0, MAX_VALUE], or None when it must not be recorded."""
+    if type(value) is int and 0 <= value <= MAX_VALUE:
+        return value  # the common case, without _bounded's call
     number = _bounded(value, problem)
     return None if number is None else int(number)
 
@@ -176,6 +178,8 @@ def clean_duration(value: Any) -> float | None:
 
 def clean_amount(value: Any, problem: str) -> float | None:
     """A finite amount (a cost in USD) in [0, MAX_VALUE], or None (counted as ``problem``)."""
+    if type(value) is float and 0 <= value <= MAX_VALUE:
+        return value  # the common case (NaN and infinities fail the comparison)
     number = _bounded(value, problem)
     return None if number is None else float(number)
 
