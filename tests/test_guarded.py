@@ -50,3 +50,22 @@ def test_a_shared_block_lets_interrupts_through() -> None:
     shared = _errors.guarded("test shared block", shared=True)
     with pytest.raises(KeyboardInterrupt), shared:
         raise KeyboardInterrupt
+
+
+def test_a_handler_asking_swallowed_follows_the_blocks_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = _errors.guarded("test asked block", shared=True)
+    try:
+        _fail()
+    except Exception as exc:
+        assert shared.swallowed(exc)
+    assert _errors.problem_counts()["test asked block"] == 1 and shared.error is None
+    monkeypatch.setenv("LLMTEL_RAISE_INTERNAL_ERRORS", "1")  # an llmtel bug under tests: it must propagate
+    with pytest.raises(ValueError):
+        try:
+            _fail()
+        except Exception as exc:
+            if not shared.swallowed(exc):
+                raise
+    assert _errors.problem_counts()["test asked block"] == 1
+    expected = _errors.guarded("test expected block", expected=True)  # the environment's failure: always swallowed
+    assert expected.swallowed(ValueError("vendor down")) and expected.failed

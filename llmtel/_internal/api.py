@@ -109,15 +109,20 @@ class _Operation:
         attrs.update(clean_attributes(self._extra))
         return attrs
 
+    # The per-call blocks below are guarded by try/except asking the module's shared blocks
+    # (errors.guarded.swallowed), not by ``with``: its two Python calls cost more than some blocks.
     def _begin(self, attach: bool = True) -> None:
-        with _RESOLVE_ATTRIBUTES:
+        try:
             block = block_attributes()
             if block:
                 self._extra = {**block, **self._given} if self._given else block
             dimensions = self._handles.dimensions
             if dimensions:
                 self._dims = dimensions.resolve(self._extra)
-        with _START_SPAN:
+        except Exception as exc:
+            if not _RESOLVE_ATTRIBUTES.swallowed(exc):
+                raise
+        try:
             if self._handles.enabled:
                 span = self._handles.tracer.start_span(
                     self._span_name(), kind=self._span_kind, attributes=self._span_attributes()
@@ -125,6 +130,9 @@ class _Operation:
                 self._span = span
                 if attach:
                     self._token = otel_context.attach(trace.set_span_in_context(span))
+        except Exception as exc:
+            if not _START_SPAN.swallowed(exc):
+                raise
         self._start = perf_counter()
 
     def _end(self, exc: BaseException | None) -> None:
@@ -135,15 +143,18 @@ class _Operation:
         if exc is not None and self.error_type is None:
             self.error_type = _error_type(exc)
         if self._handles.enabled:
-            with _RECORD_METRICS:
+            try:
                 # A call started detached (start(attach=False)) and stopped outside activated() still
                 # records in a context where its span is current, so its samples carry the span's
                 # exemplar (given to the record path: no attach and detach).
                 own = self._span if self._token is None else None
                 self._record(duration, trace.set_span_in_context(own) if own is not None else None)
+            except Exception as error:
+                if not _RECORD_METRICS.swallowed(error):
+                    raise
         span = self._span
         if span is not None:
-            with _END_SPAN:
+            try:
                 extra = self._final_span_attributes()
                 if self.error_type is not None:
                     extra[semconv.ERROR_TYPE] = self.error_type
@@ -154,10 +165,16 @@ class _Operation:
                 elif self.error_type is not None:
                     span.set_status(Status(StatusCode.ERROR, self.error_type))
                 span.end()
+            except Exception as error:
+                if not _END_SPAN.swallowed(error):
+                    raise
         if self._token is not None:
             attached, self._token = self._token, None
-            with _CONTEXT_DETACH:
+            try:
                 otel_context.detach(attached)
+            except Exception as error:
+                if not _CONTEXT_DETACH.swallowed(error):
+                    raise
 
     def _record_exception(self, span: trace.Span, exc: BaseException) -> None:
         """The ``exception`` event and error status; the message and stack trace only with content capture on.
@@ -376,7 +393,7 @@ class LLMCall(_Operation):
     def _begin(self, attach: bool = True) -> None:
         super()._begin(attach)
         if self._handles.enabled:
-            with _RECORD_ACTIVE:
+            try:
                 # The first keys of _attrs, in their order.
                 self._active_attrs = {semconv.OPERATION_NAME: self.operation}
                 if self.provider is not None:
@@ -390,6 +407,9 @@ class LLMCall(_Operation):
                 # The key stands for the attributes above (every value a str): no content key to build.
                 key = (self.operation, self.provider, self.model, tuple(dims.items()) if dims else ())
                 _layout(self._handles.instruments, "active").record(self._active_attrs, None, (), (1,), key=key)
+            except Exception as exc:
+                if not _RECORD_ACTIVE.swallowed(exc):
+                    raise
 
     # -- streaming ----------------------------------------------------------
     def mark_first_token(self) -> None:
@@ -484,7 +504,7 @@ class LLMCall(_Operation):
             items = [] if reasons is None else [reasons]
         else:
             items = _errors.call_app_code("invalid finish reasons", list, reasons, default=[])
-        self.finish_reasons = tuple(r for r in (clean_str(item) for item in items) if r is not None)
+        self.finish_reasons = tuple([r for r in map(clean_str, items) if r is not None])
 
     @property
     def time_to_first_chunk(self) -> float | None:
@@ -548,12 +568,6 @@ class LLMCall(_Operation):
         if priced is None:
             return None
         input_usd, output_usd, source = priced
-        # A huge price times a huge count: bounded like every other amount, so the counter's sum stays finite.
-        if (
-            _values.clean_amount(input_usd, "invalid cost") is None
-            or _values.clean_amount(output_usd, "invalid cost") is None
-        ):
-            return None
         self.priced_cost = input_usd + output_usd
         self.cost_source = source
         return priced
@@ -565,7 +579,7 @@ class LLMCall(_Operation):
         if self.response_id is not None:
             attrs[semconv.RESPONSE_ID] = self.response_id
         if self.finish_reasons:
-            attrs[semconv.RESPONSE_FINISH_REASONS] = list(self.finish_reasons)
+            attrs[semconv.RESPONSE_FINISH_REASONS] = self.finish_reasons
         for key, value in (
             (semconv.USAGE_INPUT_TOKENS, self.input_tokens),
             (semconv.USAGE_OUTPUT_TOKENS, self.output_tokens),

@@ -176,6 +176,16 @@ class guarded:
         _RECORD = guarded("record metrics", shared=True)
         with _RECORD:
             record(...)
+
+    On the per-call path a ``with`` statement's two Python calls cost more than
+    the work they guard; there a plain ``try``/``except`` asks the block whether
+    to swallow (:meth:`swallowed`), same policy::
+
+        try:
+            record(...)
+        except Exception as exc:
+            if not _RECORD.swallowed(exc):
+                raise
     """
 
     __slots__ = ("error", "expected", "exporter", "problem", "shared")
@@ -200,6 +210,11 @@ class guarded:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
         if not isinstance(exc, Exception):  # no exception, or KeyboardInterrupt/SystemExit: let it go
             return False
+        return self.swallowed(exc)
+
+    def swallowed(self, exc: Exception) -> bool:
+        """Count and log ``exc`` as this block's failure and return True; False: it must propagate
+        (an llmtel bug, under tests)."""
         if not self.expected and _raise_internal():
             return False
         if not self.shared:  # a shared block's callers cannot tell their failure from another call's

@@ -164,6 +164,8 @@ _EMPTY_CONTEXT: Final = Context()
 _SPAN_KEY: Final = _fastpath.SPAN_KEY
 _PROBLEM_NO_OPERATION: Final = "genai span without operation"
 _CLIENT: Final = SpanKind.CLIENT
+#: Guards on_start and on_end (a try/except asking it: both run for every span of the process).
+_DERIVING: Final = _errors.guarded("genai span metrics", shared=True)
 
 
 def _attributes(span: Any) -> Mapping[str, Any]:
@@ -313,6 +315,11 @@ class _Call:
             call = call.outer
 
 
+#: Every open client-role llm_call, and the spans inside it: what ends inside is llmtel's to record
+#: (``inside_llmtel``), and nothing reads or marks more of it (a counted call is never inside llmtel).
+_LLMTEL_CALL: Final = _Call(0, None, True)
+
+
 class GenAISpanMetrics(SpanProcessor):
     """Derives llmtel's GenAI metrics from the GenAI spans of other instrumentations (see the module doc).
 
@@ -334,14 +341,17 @@ class GenAISpanMetrics(SpanProcessor):
 
     # -- nesting ----------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        # Most spans are neither a GenAI operation nor inside an open call: they leave here, before the
-        # guard's call, on key tests of the SDK's own attribute dict.
-        attributes = _sdk_attributes(span)
-        if attributes is not None and not self._open and _CALL_MARKERS.isdisjoint(attributes):
-            return
-        self._start(span, attributes)
+        try:
+            # Most spans are neither a GenAI operation nor inside an open call: they leave here, on
+            # key tests of the SDK's own attribute dict.
+            attributes = _sdk_attributes(span)
+            if attributes is not None and not self._open and _CALL_MARKERS.isdisjoint(attributes):
+                return
+            self._start(span, attributes)
+        except Exception as exc:
+            if not _DERIVING.swallowed(exc):
+                raise
 
-    @_errors.guard("genai span metrics")
     def _start(self, span: Span, attributes: Mapping[str, Any] | None) -> None:
         if not self._active:
             return
@@ -351,17 +361,20 @@ class GenAISpanMetrics(SpanProcessor):
         starts_call = bool(attributes) and operation_of(attributes) in CALL_OPERATIONS
         if not starts_call and not open_calls:
             return
-        parent = span.parent
-        enclosing = open_calls.get(parent.span_id) if parent is not None and open_calls else None
-        span_id = span.context.span_id
-        call = enclosing
+        llmtel = False
         if starts_call:
             scope = span.instrumentation_scope
             llmtel = scope is not None and scope.name == _state.SCOPE
-            # llmtel's client-role llm_call records the gen_ai.client.* of what runs inside it; its
-            # retrieval (also CLIENT), tool, agent and server-role spans do not.
-            if not llmtel or span.kind is _CLIENT:
-                call = _Call(span_id, enclosing, llmtel)
+        span_id = span.context.span_id
+        call: _Call | None
+        # llmtel's client-role llm_call records the gen_ai.client.* of what runs inside it; its
+        # retrieval (also CLIENT), tool, agent and server-role spans do not.
+        if llmtel and span.kind is _CLIENT:
+            call = _LLMTEL_CALL  # whatever encloses it, what runs inside is llmtel's: no parent to look up
+        else:
+            parent = span.parent
+            enclosing = open_calls.get(parent.span_id) if parent is not None and open_calls else None
+            call = _Call(span_id, enclosing, False) if starts_call and not llmtel else enclosing
         if call is None:
             return
         # No lock: one dict write is atomic, and a clear racing with it only forgets nesting, as it means to.
@@ -375,14 +388,16 @@ class GenAISpanMetrics(SpanProcessor):
 
     # -- deriving ---------------------------------------------------------------
     def on_end(self, span: ReadableSpan) -> None:
-        # As in on_start: the common span leaves before the guard's call.
-        if not self._open and not self._counted_under:
-            attributes = _sdk_attributes(span)
-            if attributes is not None and _GENAI_MARKERS.isdisjoint(attributes):
-                return
-        self._end(span)
+        try:
+            if not self._open and not self._counted_under:  # as in on_start: the common span leaves here
+                attributes = _sdk_attributes(span)
+                if attributes is not None and _GENAI_MARKERS.isdisjoint(attributes):
+                    return
+            self._end(span)
+        except Exception as exc:
+            if not _DERIVING.swallowed(exc):
+                raise
 
-    @_errors.guard("genai span metrics")
     def _end(self, span: ReadableSpan) -> None:
         if not self._active:
             return

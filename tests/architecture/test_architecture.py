@@ -105,6 +105,22 @@ def _reraises(handler: ast.ExceptHandler) -> bool:
     return isinstance(last, ast.Raise) and last.exc is None
 
 
+def _asks_the_policy(handler: ast.ExceptHandler) -> bool:
+    """``if not <guarded block>.swallowed(exc): raise`` and nothing else: errors.guarded decides."""
+    if len(handler.body) != 1 or not isinstance(handler.body[0], ast.If):
+        return False
+    test, body = handler.body[0].test, handler.body[0].body
+    asked = (
+        isinstance(test, ast.UnaryOp)
+        and isinstance(test.op, ast.Not)
+        and isinstance(test.operand, ast.Call)
+        and isinstance(test.operand.func, ast.Attribute)
+        and test.operand.func.attr == "swallowed"
+        and [ast.dump(a) for a in test.operand.args] == [ast.dump(ast.Name(handler.name or "", ast.Load()))]
+    )
+    return asked and not handler.body[0].orelse and len(body) == 1 and isinstance(body[0], ast.Raise)
+
+
 def _is_broad(handler: ast.ExceptHandler) -> bool:
     names: list[ast.expr] = []
     if handler.type is None:
@@ -119,7 +135,9 @@ def test_one_broad_except_policy() -> None:
         if path == ERROR_POLICY or "tests" in path.parts:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ExceptHandler) and _is_broad(node) and not _reraises(node):
+            if not isinstance(node, ast.ExceptHandler) or not _is_broad(node):
+                continue
+            if not (_reraises(node) or _asks_the_policy(node)):
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert found == [], "swallow errors through llmtel._internal.errors (guarded / guard), not a broad except"
 
@@ -186,3 +204,19 @@ def test_rules_can_fail() -> None:
         assert (7, "write") in list(_environ_uses(snippet))
     finally:
         snippet.unlink()
+
+
+@pytest.mark.parametrize(
+    ("handler", "asks"),
+    [
+        ("if not _BLOCK.swallowed(exc):\n        raise", True),
+        ("if not _BLOCK.swallowed(exc):\n        pass", False),  # swallows whatever the policy says
+        ("if not _BLOCK.swallowed(other):\n        raise", False),  # asks about another exception
+        ("if not _BLOCK.report(exc):\n        raise", False),
+        ("if not _BLOCK.swallowed(exc):\n        raise\n    log(exc)", False),
+    ],
+)
+def test_a_handler_may_ask_the_policy_only_in_its_one_shape(handler: str, asks: bool) -> None:
+    code = f"try:\n    pass\nexcept Exception as exc:\n    {handler}\n"
+    found = next(n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.ExceptHandler))
+    assert _asks_the_policy(found) is asks

@@ -49,6 +49,7 @@ _ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("llmtel_openai_ac
 # Guarded blocks on every call: made once (llmtel's shared guarded blocks).
 _READ_STREAM = guarded("llmtel_openai read stream", shared=True)
 _READ_RESPONSE = guarded("llmtel_openai read response", shared=True)
+_START_CALL = guarded("llmtel_openai start call", shared=True)
 
 #: Module prefix of the contrib instrumentation (opentelemetry-instrumentation-openai-v2).
 CONTRIB_MODULE = "opentelemetry.instrumentation.openai_v2"
@@ -320,8 +321,11 @@ class Tracker:
             return
         self._done = True
         if self.stream:
-            with _READ_STREAM:
+            try:
                 self._apply_stream(exc)
+            except Exception as error:
+                if not _READ_STREAM.swallowed(error):
+                    raise
         # No activated() block: a call started with attach=False makes its own span current while it
         # records, so the samples' exemplars link to it whatever context the stream ends in.
         if exc is None:
@@ -335,7 +339,7 @@ class Tracker:
         settings = self.settings
         if self.stream and isinstance(result, settings.stream_types):
             return self.wrap_stream(result)
-        with _READ_RESPONSE:
+        try:
             if isinstance(result, settings.legacy_response):
                 if self.stream:  # with_raw_response + stream=True: the caller's parse() gives the stream
                     _hook_parse(result, self, is_async=False)
@@ -349,6 +353,9 @@ class Tracker:
                 return result
             else:
                 self.read(result)
+        except Exception as exc:
+            if not _READ_RESPONSE.swallowed(exc):
+                raise
         self.finish()
         return result
 
@@ -363,8 +370,11 @@ class Tracker:
             return value
         if isinstance(value, self.settings.stream_types):
             return self.wrap_stream(value)
-        with _READ_RESPONSE:
+        try:
             self.read(value)
+        except Exception as exc:
+            if not _READ_RESPONSE.swallowed(exc):
+                raise
         self.finish()
         return value
 
@@ -704,15 +714,16 @@ class AsyncStreamProxy(_Proxy):
 
 
 # -- the wrappers ------------------------------------------------------------------
-@guard("llmtel_openai start call")  # telemetry must not stop the request: None on failure
-def _new_tracker(target: Target, instance: Any, kwargs: dict[str, Any], settings: Settings) -> Tracker:
-    return Tracker(target, instance, kwargs, settings)
-
-
 def _start(target: Target, instance: Any, kwargs: dict[str, Any], settings: Settings) -> Tracker | None:
-    if _ACTIVE.get() or contrib_owns(instance, target.method):
-        return None
-    tracker: Tracker | None = _new_tracker(target, instance, kwargs, settings)
+    """The call's tracker; None: not this instrumentation's call, or its start failed (telemetry must not
+    stop the request)."""
+    tracker = None
+    try:
+        if not (_ACTIVE.get() or contrib_owns(instance, target.method)):
+            tracker = Tracker(target, instance, kwargs, settings)
+    except Exception as exc:
+        if not _START_CALL.swallowed(exc):
+            raise
     return tracker
 
 
