@@ -209,8 +209,6 @@ def _clean_tokens(raw: Any) -> int | None:
     """A token count as llmtel records it (None: absent or bad, and a bad one is counted)."""
     if raw is None:
         return None
-    if type(raw) is int and 0 <= raw <= MAX_VALUE:  # the common case, without clean_count's calls
-        return raw
     if isinstance(raw, str):  # some sources stringify numbers; still a bad value to llmtel
         _errors.report("invalid token count", detail=repr(raw)[:40])
         return None
@@ -289,20 +287,20 @@ def _span_slot_attributes(
 
 
 class _Call:
-    """An inference call span that is open; its descendants inherit it."""
+    """An inference call span of another instrumentation that is open; its descendants inherit it."""
 
-    __slots__ = ("counted_inside", "llmtel", "outer", "span_id")
+    __slots__ = ("counted_inside", "outer", "span_id")
 
-    def __init__(self, span_id: int, outer: _Call | None, llmtel: bool) -> None:
+    def __init__(self, span_id: int, outer: _Call | None) -> None:
         self.span_id = span_id
         self.outer = outer
-        self.llmtel = llmtel
         self.counted_inside = False
 
     def inside_llmtel(self) -> bool:
+        """Whether this call is, or runs inside, an open client-role ``llm_call`` (:data:`_LLMTEL_CALL`)."""
         call: _Call | None = self
         while call is not None:
-            if call.llmtel:
+            if call is _LLMTEL_CALL:
                 return True
             call = call.outer
         return False
@@ -317,7 +315,7 @@ class _Call:
 
 #: Every open client-role llm_call, and the spans inside it: what ends inside is llmtel's to record
 #: (``inside_llmtel``), and nothing reads or marks more of it (a counted call is never inside llmtel).
-_LLMTEL_CALL: Final = _Call(0, None, True)
+_LLMTEL_CALL: Final = _Call(0, None)
 
 
 class GenAISpanMetrics(SpanProcessor):
@@ -374,7 +372,7 @@ class GenAISpanMetrics(SpanProcessor):
         else:
             parent = span.parent
             enclosing = open_calls.get(parent.span_id) if parent is not None and open_calls else None
-            call = _Call(span_id, enclosing, False) if starts_call and not llmtel else enclosing
+            call = _Call(span_id, enclosing) if starts_call and not llmtel else enclosing
         if call is None:
             return
         # No lock: one dict write is atomic, and a clear racing with it only forgets nesting, as it means to.
