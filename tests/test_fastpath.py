@@ -394,7 +394,12 @@ def test_filter_decision_is_the_filters_own(exemplar_filter: Any, tracer: trace.
             Context({_fastpath.SPAN_KEY: "not a span"}),
         ]
         for ctx in contexts * 2:  # the second round: span classes already learned
-            assert _fastpath._sampled(exemplar_filter, ctx) is exemplar_filter.should_sample(0, 0, None, ctx)
+            sampled, ids = _fastpath._exemplar_decision(exemplar_filter, ctx)
+            assert sampled is exemplar_filter.should_sample(0, 0, None, ctx)
+            if sampled:  # the ids offer() would read (unsampled contexts offer nothing)
+                span = trace.get_current_span(ctx)
+                context = span.get_span_context()
+                assert ids == (None if span is trace.INVALID_SPAN else (context.trace_id, context.span_id))
 
 
 @needs_fast_path
@@ -410,32 +415,66 @@ def test_draws_are_randranges_own(monkeypatch: pytest.MonkeyPatch) -> None:
     assert calls == [(0, 5)]
 
 
-@needs_fast_path
-def test_a_batch_of_few_values_per_series_makes_the_next_fold_value_by_value(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_fastpath, "_grouping", True)
-    _, _, histogram = _pipeline()
-    for value in VALUES:  # many values, one series: grouping pays
-        assert _fastpath.record(histogram, value, ATTRS)
-    _fastpath.drain()
-    assert _fastpath._grouping is True
-    for index, value in enumerate(VALUES):  # one value per series (many models)
-        assert _fastpath.record(histogram, value, {**ATTRS, "gen_ai.request.model": f"m{index}"})
-    _fastpath.drain()
-    assert _fastpath._grouping is False
-    for value in VALUES:  # and back
-        assert _fastpath.record(histogram, value, ATTRS)
-    _fastpath.drain()
-    assert _fastpath._grouping is True
+def _fold_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How often the fold took each way: value by value, or a series' values in one step."""
+    calls = {"value": 0, "series": 0}
+    for name, key in (("_fold_value", "value"), ("_fold_series", "series")):
+        original = getattr(_fastpath, name)
+
+        def counted(*args: Any, _original: Any = original, _key: str = key) -> Any:
+            calls[_key] += 1
+            return _original(*args)
+
+        monkeypatch.setattr(_fastpath, name, counted)
+    return calls
 
 
 @needs_fast_path
-def test_values_are_counted_one_by_one_whichever_way_a_batch_was_folded(monkeypatch: pytest.MonkeyPatch) -> None:
-    # One record of many values per series (a long stream's chunk gaps, many models): the values per
-    # series, not the records, decide, so the choice does not flip from one batch to the next.
-    _, _, histogram = _pipeline()
-    for grouping in (True, False):
-        monkeypatch.setattr(_fastpath, "_grouping", grouping)
-        for index in range(10):
-            assert _fastpath.record_many(histogram, VALUES, {**ATTRS, "gen_ai.request.model": f"m{index}"})
+def test_each_batch_is_folded_the_way_its_own_entries_call_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _fold_calls(monkeypatch)
+    _, readers, histogram = _pipeline()  # each reader has its own series
+    for _ in range(2):  # and back: no batch is folded the way the one before it wanted
+        for value in VALUES:  # many values, one attribute set: grouped, one step per series
+            assert _fastpath.record(histogram, value, ATTRS)
         _fastpath.drain()
-        assert _fastpath._grouping is True
+        assert calls == {"value": 0, "series": len(readers)}
+        for index, value in enumerate(VALUES):  # one value per attribute set (many models): value by value
+            assert _fastpath.record(histogram, value, {**ATTRS, "gen_ai.request.model": f"m{index}"})
+        _fastpath.drain()
+        assert calls == {"value": len(VALUES) * len(readers), "series": len(readers)}
+        calls.update(value=0, series=0)
+
+
+@needs_fast_path
+def test_a_sequence_is_folded_in_one_step_when_values_are_not_grouped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One record of many values per series (a long stream's chunk gaps at many models): few entries per
+    # attribute set, so not grouped, yet each sequence is one series' values and takes one step.
+    calls = _fold_calls(monkeypatch)
+    _, readers, histogram = _pipeline()
+    for index in range(10):
+        assert _fastpath.record_many(histogram, VALUES, {**ATTRS, "gen_ai.request.model": f"m{index}"})
+    _fastpath.drain()
+    assert calls == {"value": 0, "series": 10 * len(readers)}
+
+
+@needs_fast_path
+def test_offer_leaves_a_bucket_as_the_sdks_offer_does(tracer: trace.Tracer) -> None:
+    sampled = trace.SpanContext(5, 6, is_remote=False, trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED))
+    with tracer.start_as_current_span("real") as real:
+        contexts = [
+            trace.set_span_in_context(real),
+            Context(),  # no span: the bucket keeps the ids it had
+            trace.set_span_in_context(trace.NonRecordingSpan(sampled)),
+            trace.set_span_in_context(trace.INVALID_SPAN),
+            trace.set_span_in_context(_SampledSpanSubclass(sampled)),
+            Context({_fastpath.SPAN_KEY: "not a span"}),
+        ]
+    ours, theirs = _reservoir_module.ExemplarBucket(), _reservoir_module.ExemplarBucket()
+    for index, ctx in enumerate(contexts * 2):
+        attributes = {"n": index}
+        _, ids = _fastpath._exemplar_decision(AlwaysOnExemplarFilter(), ctx)
+        _fastpath._offer(ours, index + 0.5, 1000 + index, attributes, ids)
+        theirs.offer(index + 0.5, 1000 + index, attributes, ctx)
+        assert vars(ours) == vars(theirs)
+        if index % 4 == 3:  # ids kept from earlier offers in between, and both reset alike
+            assert ours.collect({}) == theirs.collect({}) is not None

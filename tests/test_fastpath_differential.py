@@ -194,8 +194,7 @@ def _own_randrange(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True, params=["grouped", "one by one", "adaptive"])
 def fold_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every way of folding must end in the plain SDK's state: values grouped by series, folded one by
-    one, or the way each batch picks from the last one's values per series."""
-    monkeypatch.setattr(fastpath, "_grouping", request.param != "one by one")
+    one, or the way each batch picks from its entries per attribute set."""
     if request.param == "grouped":
         monkeypatch.setattr(fastpath, "_GROUP_FROM", 0)
     elif request.param == "one by one":

@@ -27,9 +27,9 @@ the reader's storage is collected, so Prometheus scrapes, OTLP intervals,
 ``force_flush`` and shutdown see everything recorded before them), when a
 thread's buffer holds ``BUFFER_LIMIT`` entries (that thread folds its own),
 and before ``os.fork()``. A batch folds all values of one series under its
-locks in one step; when the last batch held only a few values per series (hundreds
-of models), the next one folds each value as it comes instead, which makes no
-objects per series. Both ways end in the same state.
+locks in one step; a batch with only a few entries per attribute set (hundreds
+of models) folds each value as it comes instead, which makes no objects per
+series. Both ways end in the same state.
 
 Equivalence with the plain path (tested value for value, with exemplars, in
 tests/test_fastpath.py and a randomized differential test): bucket counts,
@@ -78,6 +78,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from functools import partial, reduce
 from itertools import repeat
 from operator import add as _add
+from operator import itemgetter
 from time import time_ns
 from typing import Any
 
@@ -87,7 +88,6 @@ from opentelemetry.trace import (
     INVALID_SPAN_CONTEXT,
     NonRecordingSpan,
     Span,
-    get_current_span,
     set_span_in_context,
 )
 
@@ -127,14 +127,19 @@ try:  # Everything below is SDK-internal: a missing name means "use the public A
         TraceBasedExemplarFilter,
     )
     from opentelemetry.sdk.metrics._internal.exemplar import exemplar_reservoir as _reservoir_module
+    from opentelemetry.sdk.metrics._internal.exemplar.exemplar_reservoir import ExemplarBucket
     from opentelemetry.sdk.metrics._internal.instrument import _Counter, _Histogram, _UpDownCounter
     from opentelemetry.sdk.metrics._internal.measurement_consumer import SynchronousMeasurementConsumer
     from opentelemetry.sdk.metrics._internal.metric_reader_storage import MetricReaderStorage
     from opentelemetry.sdk.version import __version__ as _sdk_version
 
     _FILTERS: tuple[type, ...] = (TraceBasedExemplarFilter, AlwaysOnExemplarFilter, AlwaysOffExemplarFilter)
+    #: An exemplar bucket's fields, which :func:`_offer` sets as ``ExemplarBucket.offer`` does.
+    _BUCKET_FIELDS = ("value", "time_unix_nano", "attributes", "span_id", "trace_id", "offered")
     #: The one gate: True on a proven SDK version, else every value takes the public API.
-    available = tuple(int(part) for part in _sdk_version.split(".")[:2]) in PROVEN_SDK_VERSIONS
+    available = tuple(int(part) for part in _sdk_version.split(".")[:2]) in PROVEN_SDK_VERSIONS and set(
+        vars(ExemplarBucket())
+    ) == {f"_ExemplarBucket__{field}" for field in _BUCKET_FIELDS}
 except (ImportError, ValueError):  # pragma: no cover - depends on the installed SDK
     available = False
 
@@ -734,37 +739,35 @@ class _Series:
         self.aggregation = aggregation
         self.histogram = histogram
         self.aligned = aligned
-        # (value or values, time, context, sampled, offered attributes): one per value or record_many
-        self.records: list[tuple[Any, int, Context, bool, Any]] = []
+        # (value or values, time, span ids, sampled, offered attributes): one per value or record_many
+        self.records: list[tuple[Any, int, _SpanIds, bool, Any]] = []
         self.spread = False  # some record holds several values
 
 
-#: Whether the next fold groups values by series (the last batch held several values per series: each
-#: series then takes its lock and finds its buckets once for many values) or folds each value as it comes
-#: (a few values per series, as with hundreds of models: grouping would cost more than it saves, most of
-#: it in the objects it makes, which the garbage collector then visits). Both end in the same state.
-_grouping = True
-#: Values per series, on average, from which the next batch is grouped (measured: docs/performance.md).
+#: Entries per source (plan or bundle: one attribute set) from which a batch is grouped by series.
+#: Grouped, each series takes its lock and finds its buckets once for many values; with a few entries
+#: per source (hundreds of models) grouping costs more than it saves, most of it in the objects it makes,
+#: so each value is folded as it comes. Both end in the same state (measured: docs/performance.md).
 _GROUP_FROM = 4
+_source_of = itemgetter(0)
 
 
 def _fold(batch: list[Any]) -> None:
     # Values are taken in record order; each series (aggregation) collects its own, whichever plan
     # (attribute dict, bundle) they came through, so sums and "last value" exemplars follow that order.
-    global _grouping  # read and written by one fold at a time (_drain_lock)
-    grouping = _grouping
+    # Each batch chooses its own way, from its own entries (counted in C: ~0.1 µs per entry), so a
+    # workload that changes does not fold a batch the way the last one wanted.
+    grouping = len(batch) >= _GROUP_FROM * len(set(map(_source_of, batch)))
     live: dict[_Target, _Series] = {}  # each target's series in this batch (no collection runs meanwhile)
     series: dict[Any, _Series] = {}  # by aggregation: plans of equal attribute sets share a series
-    sampled_values: list[tuple[_Plan, Any, int, Context]] = []
-    folded = 0  # values folded (each of a sequence counted), to choose how the next batch is folded
-    one_by_one: set[Any] = set()  # the series values went to when not grouping
+    sampled_values: list[tuple[_Plan, Any, int, Context, _SpanIds]] = []
     last_ctx: Any = None
     last_filter: Any = None
-    sampled = False
+    sampled, ids = False, None
     for source, values, now, ctx in batch:
         if ctx is not last_ctx or source.filter is not last_filter:
-            # The entries of one call share its context: the filter is asked once.
-            sampled = _sampled(source.filter, ctx)
+            # The entries of one call share its context: the filter is asked once, the span ids read once.
+            sampled, ids = _exemplar_decision(source.filter, ctx)
             last_ctx, last_filter = ctx, source.filter
         bundled = type(source) is _Bundle
         for plan, value in zip(source.plans, values, strict=False) if bundled else ((source, values),):
@@ -777,17 +780,22 @@ def _fold(batch: list[Any]) -> None:
                 if value is None:
                     continue
             if sampled and plan.sampling:
-                sampled_values.append((plan, value, now, ctx))
+                sampled_values.append((plan, value, now, ctx, ids))
             if not grouping:
                 histogram = plan.kind is _HIST
                 for target in plan.targets:
-                    aggregation = target.current()
-                    one_by_one.add(aggregation)
-                    for item in (value,) if type(value) in _NUMBERS else value:
-                        folded += 1
-                        _fold_value(aggregation, histogram, target.aligned, item, now, ctx, sampled, plan.offered)
+                    # target.current(), its common case inline (this runs per value at hundreds of series)
+                    same = target.match._attributes_aggregation is target.series
+                    aggregation = target.aggregation if same else target.current()
+                    if type(value) in _NUMBERS:
+                        _fold_value(aggregation, histogram, target.aligned, value, now, ids, sampled, plan.offered)
+                    else:  # a sequence (a stream's chunk gaps): many values of one series, folded in one step
+                        alone = _Series(aggregation, histogram, target.aligned)
+                        alone.records.append((value, now, ids, sampled, plan.offered))
+                        alone.spread = True
+                        _fold_series(alone)
                 continue
-            record = (value, now, ctx, sampled, plan.offered)  # shared by the plan's targets
+            record = (value, now, ids, sampled, plan.offered)  # shared by the plan's targets
             spread = type(value) not in _NUMBERS
             for target in plan.targets:
                 entry = live.get(target)
@@ -803,34 +811,52 @@ def _fold(batch: list[Any]) -> None:
     if grouping:
         for entry in series.values():
             records = entry.records
-            if len(records) == 1 and not entry.spread:  # one value (many series, small batches)
+            if len(records) == 1 and not entry.spread:  # one value
                 _fold_value(entry.aggregation, entry.histogram, entry.aligned, *records[0])
-                folded += 1
             else:
-                folded += _fold_series(entry)
+                _fold_series(entry)
     if sampled_values:
         _offer_each(sampled_values)
-    if folded:  # an empty batch (every value rejected) says nothing
-        _grouping = folded >= _GROUP_FROM * len(series if grouping else one_by_one)
 
 
-def _sampled(exemplar_filter: Any, ctx: Context) -> bool:
-    """``exemplar_filter.should_sample(value, time, attributes, ctx)`` for the SDK's three filters
-    (the only ones a plan is made under), which look at the context alone."""
+#: The (trace id, span id) an exemplar bucket takes from a value's context; None: it keeps the ids it had.
+_SpanIds = tuple[int, int] | None
+_NOT_SAMPLED: tuple[bool, _SpanIds] = (False, None)
+
+
+def _exemplar_decision(exemplar_filter: Any, ctx: Context) -> tuple[bool, _SpanIds]:
+    """Whether values recorded in ``ctx`` are offered as exemplars, and the span ids they carry.
+
+    The first is ``exemplar_filter.should_sample(value, time, attributes, ctx)`` for the SDK's three
+    filters (the only ones a plan is made under), which look at the context alone; the second is what
+    ``ExemplarBucket.offer`` reads from ``get_current_span(ctx)`` (ids unless it is ``INVALID_SPAN``).
+    Both per context, not per value: the values of one call share theirs.
+    """
     kind = type(exemplar_filter)
-    if kind is not TraceBasedExemplarFilter:
-        return kind is AlwaysOnExemplarFilter
-    span: Any = ctx.get(SPAN_KEY)  # get_current_span(ctx), whose INVALID_SPAN has flags that say "not sampled"
-    if span is None:
-        return False
-    if type(span) not in _span_types:  # Span is an ABC: its isinstance() is a Python call, asked once per class
-        if not isinstance(span, Span):
-            return False
-        _span_types.add(type(span))
-    return bool(span.get_span_context().trace_flags.sampled)
+    if kind is AlwaysOffExemplarFilter:
+        return _NOT_SAMPLED
+    span: Any = ctx.get(SPAN_KEY)
+    if span is None or span is INVALID_SPAN or not (type(span) in _span_types or _new_span_class(span)):
+        # get_current_span(ctx) is INVALID_SPAN, whose flags say "not sampled"
+        return kind is AlwaysOnExemplarFilter, None
+    span_context = span.get_span_context()
+    if kind is TraceBasedExemplarFilter and not span_context.trace_flags.sampled:
+        return _NOT_SAMPLED
+    return True, span_context[:2]  # SpanContext is the tuple (trace_id, span_id, ...): one slice, no properties
 
 
 _span_types: set[type] = set()  # classes of spans seen in contexts (a handful: the SDK's and the API's)
+
+
+def _new_span_class(span: Any) -> bool:
+    """Whether ``span`` (of a class not met yet) is a ``Span``; its class is remembered if so.
+
+    ``Span`` is an ABC: its ``isinstance()`` is a Python call, so it is asked once per class.
+    """
+    if not isinstance(span, Span):
+        return False
+    _span_types.add(type(span))
+    return True
 
 
 def _accepted(plan: _Plan, value: Any, ctx: Context) -> Any:
@@ -868,7 +894,7 @@ def _fold_value(
     aligned: bool,
     value: float,
     now: int,
-    ctx: Context,
+    ids: _SpanIds,
     sampled: bool,
     offered: Any,
 ) -> None:
@@ -882,20 +908,22 @@ def _fold_value(
         if aggregation._value is None:
             aggregation._value = aggregation._get_empty_bucket_counts()
         aggregation._sum += value
-        if aggregation._record_min_max:
-            aggregation._min = min(aggregation._min, value)
-            aggregation._max = max(aggregation._max, value)
+        if aggregation._record_min_max:  # min() and max() of the SDK, without two calls
+            if value < aggregation._min:
+                aggregation._min = value
+            if value > aggregation._max:
+                aggregation._max = value
         aggregation._value[index] += 1
     if sampled and aligned:
         # Straight to the reservoir's bucket, as its offer() finds it (its _find_bucket_index is the
         # first boundary >= value, the aggregation's bisect_left).
         reservoir = aggregation._reservoir
         with reservoir._lock:
-            reservoir._reservoir_storage[index].offer(value, now, offered, ctx)
+            _offer(reservoir._reservoir_storage[index], value, now, offered, ids)
 
 
-def _fold_series(entry: _Series) -> int:
-    """Fold a series' records in one step; returns how many values they held."""
+def _fold_series(entry: _Series) -> None:
+    """Fold a series' records in one step."""
     aggregation = entry.aggregation
     records = entry.records
     starts: list[int] | None = None  # per record, the index of its first value (None: one value each)
@@ -915,7 +943,7 @@ def _fold_series(entry: _Series) -> int:
         with aggregation._lock:
             # One by one, in order, as repeated aggregate() calls would: the same float sum.
             aggregation._value = reduce(_add, flat, 0 if aggregation._value is None else aggregation._value)
-        return len(flat)  # exemplars: _offer_each, in record order across series
+        return  # exemplars: _offer_each, in record order across series
     with aggregation._lock:
         boundaries = aggregation._boundaries
         if aggregation._value is None:
@@ -937,7 +965,6 @@ def _fold_series(entry: _Series) -> int:
             buckets = len(counts)
     if entry.aligned and any(record[3] for record in records):
         _offer_last_per_bucket(entry, flat, starts, buckets)
-    return len(flat)
 
 
 def _offer_last_per_bucket(entry: _Series, flat: list[float], starts: list[int] | None, buckets: int) -> None:
@@ -954,7 +981,7 @@ def _offer_last_per_bucket(entry: _Series, flat: list[float], starts: list[int] 
     # value with a span (and so its last value): usually one or two calls, so only their values'
     # buckets are searched.
     for index in range(len(records) - 1, -1, -1):
-        _, _, ctx, sampled, _ = records[index]
+        _, _, ids, sampled, _ = records[index]
         if not sampled:
             continue
         if starts is None:
@@ -965,7 +992,7 @@ def _offer_last_per_bucket(entry: _Series, flat: list[float], starts: list[int] 
             latest = dict(zip(found, range(start, end), strict=True))
         for bucket, position in latest.items():
             last.setdefault(bucket, position)
-        if get_current_span(ctx) != INVALID_SPAN:
+        if ids is not None:
             for bucket, position in latest.items():
                 last_span.setdefault(bucket, position)
             if len(last_span) == buckets:
@@ -977,20 +1004,20 @@ def _offer_last_per_bucket(entry: _Series, flat: list[float], starts: list[int] 
         for bucket, position in last.items():
             earlier = last_span.get(bucket)
             if earlier is not None and earlier != position:
-                _, now, ctx, _, offered = records[earlier if starts is None else bisect_right(starts, earlier) - 1]
-                storage[bucket].offer(flat[earlier], now, offered, ctx)
-            _, now, ctx, _, offered = records[position if starts is None else bisect_right(starts, position) - 1]
-            storage[bucket].offer(flat[position], now, offered, ctx)
+                _, now, ids, _, offered = records[earlier if starts is None else bisect_right(starts, earlier) - 1]
+                _offer(storage[bucket], flat[earlier], now, offered, ids)
+            _, now, ids, _, offered = records[position if starts is None else bisect_right(starts, position) - 1]
+            _offer(storage[bucket], flat[position], now, offered, ids)
 
 
-def _offer_each(sampled_values: list[tuple[_Plan, Any, int, Context]]) -> None:
+def _offer_each(sampled_values: list[tuple[_Plan, Any, int, Context, _SpanIds]]) -> None:
     """Offer each sampled value to every reservoir of its plan that is not aligned-bucket, as the SDK would.
 
     In record order: series after series and reader after reader, as the SDK offers them (a sampling
     reservoir draws a random number per value).
     """
     draw = _drawer()
-    for plan, values, now, ctx in sampled_values:
+    for plan, values, now, ctx, ids in sampled_values:
         attributes = plan.offered
         for value in (values,) if type(values) in _NUMBERS else values:
             for target in plan.sampled_targets:
@@ -1003,9 +1030,23 @@ def _offer_each(sampled_values: list[tuple[_Plan, Any, int, Context]]) -> None:
                         size = reservoir._size
                         index = seen if seen < size else draw(seen + 1)
                         if index < size:
-                            reservoir._reservoir_storage[index].offer(value, now, attributes, ctx)
+                            _offer(reservoir._reservoir_storage[index], value, now, attributes, ids)
                 else:
                     reservoir.offer(value, now, attributes, ctx)
+
+
+def _offer(bucket: Any, value: float, now: int, attributes: Any, ids: _SpanIds) -> None:
+    """``bucket.offer(value, now, attributes, ctx)`` for an SDK ``ExemplarBucket``: the same fields set.
+
+    ``ids``: :func:`_exemplar_decision`'s for ``ctx``, read once per call, not per value as ``offer()``
+    reads them (eight Python calls), which a fold at hundreds of series pays for most histogram values.
+    """
+    bucket._ExemplarBucket__value = value
+    bucket._ExemplarBucket__time_unix_nano = now
+    bucket._ExemplarBucket__attributes = attributes
+    if ids is not None:  # else the bucket keeps the span ids it had, as offer() leaves them
+        bucket._ExemplarBucket__trace_id, bucket._ExemplarBucket__span_id = ids
+    bucket._ExemplarBucket__offered = True
 
 
 def _drawer() -> Callable[[int], int]:
