@@ -257,6 +257,9 @@ SCENARIOS: dict[str, int | None] = {"non-streaming": None, "stream 8 chunks": 8,
 SERIES = (1, 300, 2000)
 THREADS = 8
 THREAD_GROUP = "record: threads, one series"
+PAIRED_CHUNKS = 128
+CHUNK_GROUP = "record: per chunk, paired"
+CHUNK_ROWS = "chunk cost, paired per round"
 
 
 class LivePage:
@@ -412,9 +415,61 @@ def run(telemetry: llmtel.Telemetry, *, quick: bool) -> list[Result]:
         )
     results += live_page(telemetry, quick=quick)
     results += dimensions(quick=quick)
+    results += chunk_pairs(quick=quick)
     results += series_scaling(quick=quick)
     results += thread_scaling(telemetry, quick=quick)
     return results
+
+
+def chunk_pairs(*, quick: bool) -> list[Result]:
+    """``llm_call`` non-streaming and with 128 chunks in the same rounds, for the cost per chunk per round.
+
+    The scenario groups above time each call shape in its own rounds, so their per-chunk figure is a
+    difference of two medians taken minutes apart; here each round's pair shares the machine's load.
+    Timed twice: wall time and the recording thread's CPU time.
+    """
+    chunks = [object() for _ in range(PAIRED_CHUNKS)]
+    cases = [
+        ("llmtel.llm_call, non-streaming", llmtel_case(None), FOLD),
+        (f"llmtel.llm_call, stream {PAIRED_CHUNKS} chunks", llmtel_case(chunks), FOLD),
+    ]
+    results: list[Result] = []
+    for group, clock in ((CHUNK_GROUP, time.perf_counter), (f"{CHUNK_GROUP}, CPU time", time.thread_time)):
+        results += interleaved(
+            group,
+            cases,
+            rounds=5 if quick else 31,
+            inner=10 if quick else 100,
+            baseline="llmtel.llm_call, non-streaming",
+            clock=clock,
+        )
+    return results
+
+
+def chunk_rows(results: list[Result]) -> list[Row]:
+    """Per round, (stream 128 chunks - non-streaming) / 128 (:func:`chunk_pairs`); quartiles in the note."""
+    rows = []
+    for group, clock in ((CHUNK_GROUP, "wall time"), (f"{CHUNK_GROUP}, CPU time", "thread CPU time")):
+        by_name = {r.name: r for r in results if r.group == group}
+        plain = by_name.get("llmtel.llm_call, non-streaming")
+        streamed = by_name.get(f"llmtel.llm_call, stream {PAIRED_CHUNKS} chunks")
+        if plain is None or streamed is None:
+            continue
+        per_chunk = [(s - p) / PAIRED_CHUNKS for s, p in zip(streamed.samples, plain.samples, strict=True)]
+        q1, median, q3 = _quartiles(per_chunk)
+        rows.append(
+            Row(
+                CHUNK_ROWS,
+                f"llmtel.llm_call ({clock})",
+                median,
+                min(per_chunk),
+                max(per_chunk),
+                "µs",
+                note=f"per round ({PAIRED_CHUNKS} chunks - non-streaming) / {PAIRED_CHUNKS}, folds on the clock; "
+                f"quartiles {q1 * 1e6:.2f}-{q3 * 1e6:.2f} µs",
+            )
+        )
+    return rows
 
 
 def series_scaling(*, quick: bool) -> list[Result]:

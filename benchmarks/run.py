@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             results = record.run(telemetry, quick=args.quick)
             rows += rows_from(results)
             rows += per_chunk_rows(rows)
+            rows += record.chunk_rows(results)
             rows += record.thread_rows(results)
         finally:
             llmtel.shutdown()

@@ -54,6 +54,11 @@ THREAD_CASES = [
     "raw SDK, span + metrics, 8 threads",
 ]
 THREAD_GROUPS = ["record: threads, one series", "record: threads, one series, process CPU"]
+CHUNK_PAIR_GROUPS = ["record: per chunk, paired", "record: per chunk, paired, CPU time"]
+CHUNK_PAIR_CASES = ["llmtel.llm_call, non-streaming", "llmtel.llm_call, stream 128 chunks"]
+CHUNK_ROWS = [
+    ("chunk cost, paired per round", f"llmtel.llm_call ({clock})") for clock in ("wall time", "thread CPU time")
+]
 MEMORY_CASES = [
     "SDK histogram + exemplars, llmtel bridge, before scrape",
     "SDK histogram + exemplars, llmtel bridge, after a scrape",
@@ -89,6 +94,8 @@ def test_quick_mode_prints_every_row(tmp_path: Path) -> None:
                  for name in DIMENSION_CASES}  # fmt: skip
     expected |= {("record: series scaling", name) for name in SERIES_CASES}
     expected |= {(g, name) for g in THREAD_GROUPS for name in THREAD_CASES}
+    expected |= {(g, name) for g in CHUNK_PAIR_GROUPS for name in CHUNK_PAIR_CASES}
+    expected |= set(CHUNK_ROWS)
     scaling = ("llmtel.llm_call, 8 / 1 threads", "raw SDK, span + metrics, 8 / 1 threads",
                "llmtel's ratio / raw SDK's ratio")  # fmt: skip
     expected |= {(g, name) for g in ("thread scaling (8 threads / 1)", "thread scaling (8 threads / 1), process CPU")
@@ -96,10 +103,10 @@ def test_quick_mode_prints_every_row(tmp_path: Path) -> None:
     assert expected <= keys, f"missing rows: {sorted(expected - keys)}"
 
     for row in rows:
-        # Per-chunk rows are differences of two noisy medians, the wrapper's "added" rows differences of
-        # paired samples: a quick run on a busy machine can give a negative one, so only finiteness is
-        # asserted for them.
-        derived = row["group"] == "per streamed chunk" or row["name"].endswith(" added")
+        # Per-chunk rows are differences of two noisy medians (or of paired samples), the wrapper's "added"
+        # rows differences of paired samples: a quick run on a busy machine can give a negative one, so only
+        # finiteness is asserted for them.
+        derived = row["group"] in ("per streamed chunk", CHUNK_ROWS[0][0]) or row["name"].endswith(" added")
         for field in ("median", "low", "high"):
             value = row[field]
             assert isinstance(value, float | int) and math.isfinite(value), (row, field)
@@ -110,7 +117,7 @@ def test_quick_mode_prints_every_row(tmp_path: Path) -> None:
     # Timings are per call in seconds: anything outside 10 ns .. 60 s is a harness bug, not noise.
     for row in rows:
         if row["unit"] in ("µs", "ms"):
-            derived = row["group"] == "per streamed chunk" or row["name"].endswith(" added")
+            derived = row["group"] in ("per streamed chunk", CHUNK_ROWS[0][0]) or row["name"].endswith(" added")
             assert abs(row["median"]) < 60 and (derived or row["median"] > 1e-8), row
     # Every baseline row has ratio 1 and every timed row a ratio.
     for row in rows:
