@@ -31,6 +31,7 @@ from typing_extensions import Self
 from llmtel import semconv
 from llmtel._internal import errors as _errors
 from llmtel._internal import fastpath as _fastpath
+from llmtel._internal import spanattributes as _spanattributes
 from llmtel._internal import state as _state
 from llmtel._internal import values as _values
 from llmtel._internal.dimensions import block_attributes
@@ -158,8 +159,8 @@ class _Operation:
                 extra = self._final_span_attributes()
                 if self.error_type is not None:
                     extra[semconv.ERROR_TYPE] = self.error_type
-                if extra:
-                    span.set_attributes(extra)
+                if extra:  # llmtel's cleaned values: not cleaned a second time on an SDK span
+                    _spanattributes.set_cleaned(span, extra)
                 if exc is not None:
                     self._record_exception(span, exc)
                 elif self.error_type is not None:

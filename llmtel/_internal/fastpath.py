@@ -92,6 +92,7 @@ from opentelemetry.trace import (
 )
 
 from llmtel._internal import errors as _errors
+from llmtel._internal.sdkcompat import PROVEN_SDK_VERSIONS, SDK_PROVEN
 
 __all__ = [
     "BUFFER_LIMIT",
@@ -103,9 +104,6 @@ __all__ = [
     "record",
     "record_many",
 ]
-
-#: ``(major, minor)`` SDK versions whose internals this module is written and tested against.
-PROVEN_SDK_VERSIONS = frozenset({(1, 45)})
 
 try:  # Everything below is SDK-internal: a missing name means "use the public API".
     from opentelemetry.attributes import _clean_attribute_value
@@ -131,15 +129,12 @@ try:  # Everything below is SDK-internal: a missing name means "use the public A
     from opentelemetry.sdk.metrics._internal.instrument import _Counter, _Histogram, _UpDownCounter
     from opentelemetry.sdk.metrics._internal.measurement_consumer import SynchronousMeasurementConsumer
     from opentelemetry.sdk.metrics._internal.metric_reader_storage import MetricReaderStorage
-    from opentelemetry.sdk.version import __version__ as _sdk_version
 
     _FILTERS: tuple[type, ...] = (TraceBasedExemplarFilter, AlwaysOnExemplarFilter, AlwaysOffExemplarFilter)
     #: An exemplar bucket's fields, which :func:`_offer` sets as ``ExemplarBucket.offer`` does.
     _BUCKET_FIELDS = ("value", "time_unix_nano", "attributes", "span_id", "trace_id", "offered")
     #: The one gate: True on a proven SDK version, else every value takes the public API.
-    available = tuple(int(part) for part in _sdk_version.split(".")[:2]) in PROVEN_SDK_VERSIONS and set(
-        vars(ExemplarBucket())
-    ) == {f"_ExemplarBucket__{field}" for field in _BUCKET_FIELDS}
+    available = SDK_PROVEN and set(vars(ExemplarBucket())) == {f"_ExemplarBucket__{field}" for field in _BUCKET_FIELDS}
 except (ImportError, ValueError):  # pragma: no cover - depends on the installed SDK
     available = False
 

@@ -13,9 +13,15 @@ from typing import Any, Final
 
 from opentelemetry.sdk.metrics.view import View
 
-__all__ = ["CARDINALITY_LIMITS", "SDK_VERSION", "cardinality_limit"]
+__all__ = ["CARDINALITY_LIMITS", "PROVEN_SDK_VERSIONS", "SDK_PROVEN", "SDK_VERSION", "cardinality_limit"]
 
 SDK_VERSION: Final = version("opentelemetry-sdk")
+
+#: ``(major, minor)`` SDK versions whose internals llmtel's fast paths (``fastpath``,
+#: ``spanattributes``) are written and tested against.
+PROVEN_SDK_VERSIONS: Final = frozenset({(1, 45)})
+#: The installed SDK is a proven version: the fast paths may use its internals (each still checks their shape).
+SDK_PROVEN: Final = tuple(int(part) for part in SDK_VERSION.split(".")[:2]) in PROVEN_SDK_VERSIONS
 
 #: ``View(aggregation_cardinality_limit=...)`` and the ``otel.metric.overflow`` series: SDK 1.45+.
 CARDINALITY_LIMITS: Final = "aggregation_cardinality_limit" in inspect.signature(View.__init__).parameters
