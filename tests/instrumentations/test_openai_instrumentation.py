@@ -11,11 +11,13 @@ from typing import Any
 import openai
 import pytest
 from fake_openai import RETRY_AFTER, WORDS, FakeOpenAI
+from llmtel_openai._wrappers import Tracker
 from opentelemetry import trace
 from opentelemetry.sdk.metrics.export import HistogramDataPoint
 from opentelemetry.trace import StatusCode
 
 from llmtel import semconv
+from llmtel._internal import errors
 from llmtel.testing import Capture
 
 DURATION = "gen_ai.client.operation.duration"
@@ -218,6 +220,33 @@ def test_stream_error_mid_stream(fake_openai: FakeOpenAI, llmtel_capture: Captur
     attrs = {**call_attrs(fake_openai, "stream-error", "stream-error-2024"), "error.type": "openai.APIError"}
     assert llmtel_capture.count(DURATION, attrs) == 1
     assert llmtel_capture.count(TTFC, attrs) == 1
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_failing_chunk_reader_is_counted_and_the_stream_goes_on(
+    fake_openai: FakeOpenAI, llmtel_capture: Capture, monkeypatch: pytest.MonkeyPatch, is_async: bool
+) -> None:
+    def broken(self: Tracker, chunk: Any) -> None:
+        raise RuntimeError("reader bug")
+
+    monkeypatch.setattr(Tracker, "on_chunk", broken)
+    with pytest.raises(RuntimeError, match="reader bug"):  # under tests an llmtel bug surfaces
+        for _chunk in client(fake_openai).chat.completions.create(model="m", messages=MESSAGES, stream=True):
+            pass
+    monkeypatch.setenv("LLMTEL_RAISE_INTERNAL_ERRORS", "0")
+    errors.reset()
+
+    async def read_async() -> list[Any]:
+        stream = await aclient(fake_openai).chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        return [chunk async for chunk in stream]
+
+    if is_async:
+        chunks = asyncio.run(read_async())
+    else:
+        chunks = list(client(fake_openai).chat.completions.create(model="m", messages=MESSAGES, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "".join(WORDS)
+    assert errors.problem_counts() == {"llmtel_openai read chunk": len(chunks)}
+    assert llmtel_capture.spans()[-1].end_time is not None  # the call still ended
 
 
 # -- helpers: raw responses, .stream(), .parse() ------------------------------------------

@@ -49,6 +49,8 @@ _ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("llmtel_openai_ac
 # Guarded blocks on every call: made once (llmtel's shared guarded blocks).
 _READ_STREAM = guarded("llmtel_openai read stream", shared=True)
 _READ_RESPONSE = guarded("llmtel_openai read response", shared=True)
+# Per chunk: a plain try/except asking this block, not a guarded wrapper function (one Python call less).
+_READ_CHUNK = guarded("llmtel_openai read chunk", shared=True)
 _START_CALL = guarded("llmtel_openai start call", shared=True)
 
 #: Module prefix of the contrib instrumentation (opentelemetry-instrumentation-openai-v2).
@@ -429,7 +431,7 @@ class Tracker:
 
     # -- streams -------------------------------------------------------------------
     def on_chunk(self, chunk: Any) -> None:
-        """Time and read one streamed chunk/event (called through :func:`_on_chunk`)."""
+        """Time and read one streamed chunk/event (the stream proxies guard it with ``_READ_CHUNK``)."""
         if self.responses:
             kind = field(chunk, "type") or ""
             if kind.endswith(".delta"):
@@ -563,9 +565,6 @@ _RESPONSE_EVENTS = frozenset(
     {"response.created", "response.in_progress", "response.completed", "response.incomplete", "response.failed"}
 )
 
-# One plain try/except per chunk (a decorator from llmtel's error policy, no context manager).
-_on_chunk = guard("llmtel_openai read chunk")(Tracker.on_chunk)
-
 
 # -- raw and streaming responses -----------------------------------------------------
 def _hook_parse(response: Any, tracker: Tracker, *, is_async: bool) -> None:
@@ -646,7 +645,11 @@ class StreamProxy(_Proxy):
         except BaseException as exc:
             self._self_tracker.finish(exc)
             raise
-        _on_chunk(self._self_tracker, chunk)
+        try:
+            self._self_tracker.on_chunk(chunk)
+        except Exception as error:
+            if not _READ_CHUNK.swallowed(error):
+                raise
         return chunk
 
     def __enter__(self) -> StreamProxy:
@@ -689,7 +692,11 @@ class AsyncStreamProxy(_Proxy):
         except BaseException as exc:
             self._self_tracker.finish(exc)
             raise
-        _on_chunk(self._self_tracker, chunk)
+        try:
+            self._self_tracker.on_chunk(chunk)
+        except Exception as error:
+            if not _READ_CHUNK.swallowed(error):
+                raise
         return chunk
 
     async def __aenter__(self) -> AsyncStreamProxy:
