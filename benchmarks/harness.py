@@ -9,6 +9,7 @@ Here every case of a group runs once per round, in alternating order
 from __future__ import annotations
 
 import gc
+import itertools
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -90,6 +91,51 @@ def interleaved(
             if round_no >= warmup:
                 results[name].samples.append(elapsed / inner)
     return list(results.values())
+
+
+#: Switches a mode on and off: ``(instrument, uninstrument)``.
+Switch = tuple[Callable[[], object], Callable[[], object]]
+
+
+def switched_rounds(
+    switches: dict[str, Switch],
+    calls: dict[str, Callable[[], object]],
+    *,
+    rounds: int,
+    time_block: Callable[[Callable[[], object]], float],
+) -> dict[str, dict[str, list[float]]]:
+    """``samples[call][mode]``: one ``time_block(call)`` per round for ``"bare"`` and each switched mode.
+
+    For instrumentations that patch one client (a process can only run one mode at a time).
+    Modes are switched outside the timed blocks. Round ``r`` runs the modes in the ``r``-th of
+    their orders, every permutation in turn, so that over ``rounds`` (a multiple of their count:
+    6 for three modes) each mode is timed equally often in each position and right after each
+    other mode; after a switch each call runs once untimed, so that no mode is timed on the first
+    call after patching (cold caches). An extra round 0 warms every mode and is not kept.
+    """
+    modes = ["bare", *switches]
+    orders = list(itertools.permutations(modes))
+    samples: dict[str, dict[str, list[float]]] = {name: {mode: [] for mode in modes} for name in calls}
+    on = "bare"
+    try:
+        for round_no in range(rounds + 1):
+            for mode in orders[round_no % len(orders)]:
+                if on != mode:
+                    if on != "bare":
+                        switches[on][1]()
+                    if mode != "bare":
+                        switches[mode][0]()
+                    on = mode
+                    for op in calls.values():
+                        op()
+                for name, op in calls.items():
+                    value = time_block(op)
+                    if round_no:
+                        samples[name][mode].append(value)
+    finally:
+        if on != "bare":
+            switches[on][1]()
+    return samples
 
 
 def fmt_value(seconds: float, unit: str) -> str:

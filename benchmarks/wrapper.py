@@ -2,8 +2,8 @@
 
 The openai client talks to an in-memory transport (``benchmarks/peers.py``'s canned
 completion and 8-chunk stream), in this process, on llmtel's providers. Per round,
-each mode (bare client, llmtel-openai, openai-v2) is timed once, in alternating
-order, switched on and off outside the timed blocks; buffered values (llmtel's, and
+each mode (bare client, llmtel-openai, openai-v2) is timed once, in every order in
+turn, switched on and off outside the timed blocks (``harness.switched_rounds``); buffered values (llmtel's, and
 those llmtel's GenAI span metrics derive from openai-v2's spans) are folded inside
 the timed block of the mode that recorded them. The added time is the **paired per-round
 difference** (instrumented - bare of the same round), whose median resolves tens
@@ -13,9 +13,8 @@ of µs where a difference of medians of 1-3 ms calls cannot.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
 
-from benchmarks.harness import Row
+from benchmarks.harness import Row, Switch, switched_rounds
 from llmtel._internal import fastpath
 
 
@@ -28,7 +27,7 @@ def run(*, quick: bool) -> list[Row]:
     except ImportError as exc:  # openai or llmtel-openai not installed: no rows
         print(f"wrapper harness skipped: {exc}")
         return []
-    switches: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {}
+    switches: dict[str, Switch] = {}
     ours = OpenAIInstrumentor()
     switches["llmtel-openai"] = (ours.instrument, ours.uninstrument)
     try:
@@ -42,28 +41,12 @@ def run(*, quick: bool) -> list[Row]:
     for op in calls.values():
         for _ in range(10):
             op()
-    modes = ["bare", *switches]
-    rounds, inner = (3, 10) if quick else (21, 40)
-    samples: dict[str, dict[str, list[float]]] = {name: {mode: [] for mode in modes} for name in calls}
-    on: str | None = None
-    try:
-        for round_no in range(rounds + 1):
-            for mode in modes if round_no % 2 == 0 else list(reversed(modes)):
-                if on != mode:
-                    if on not in (None, "bare"):
-                        switches[on][1]()
-                    if mode != "bare":
-                        switches[mode][0]()
-                    on = mode
-                for name, op in calls.items():
-                    # Every mode folds what it buffered inside its own block: with llmtel's providers,
-                    # openai-v2's spans feed llmtel's GenAI span metrics, which buffer values too.
-                    value = peers._time(op, inner, fastpath.drain)
-                    if round_no:  # round 0 warms each mode
-                        samples[name][mode].append(value)
-    finally:
-        if on not in (None, "bare"):
-            switches[on][1]()
+    rounds, inner = (6, 10) if quick else (24, 40)
+    # Every mode folds what it buffered inside its own block: with llmtel's providers, openai-v2's
+    # spans feed llmtel's GenAI span metrics, which buffer values too.
+    samples = switched_rounds(
+        switches, calls, rounds=rounds, time_block=lambda op: peers._time(op, inner, fastpath.drain)
+    )
     rows = []
     for name, by_mode in samples.items():
         added = {mode: [m - b for m, b in zip(by_mode[mode], by_mode["bare"], strict=True)] for mode in switches}
