@@ -3,11 +3,12 @@
 The openai client talks to an in-memory transport (``benchmarks/peers.py``'s canned
 completion and 8-chunk stream), in this process, on llmtel's providers. Per round,
 each mode (bare client, llmtel-openai, openai-v2) is timed once, in every order in
-turn, switched on and off outside the timed blocks (``harness.switched_rounds``); buffered values (llmtel's, and
-those llmtel's GenAI span metrics derive from openai-v2's spans) are folded inside
-the timed block of the mode that recorded them. The added time is the **paired per-round
-difference** (instrumented - bare of the same round), whose median resolves tens
-of µs where a difference of medians of 1-3 ms calls cannot.
+turn, switched on and off outside the timed blocks (``harness.switched_rounds``);
+buffered values (llmtel's, and those llmtel's GenAI span metrics derive from
+openai-v2's spans) are folded inside the timed block of the mode that recorded them.
+The added time is the **paired per-round difference** (instrumented - bare of the
+same round), whose median resolves tens of µs where a difference of medians of
+1-3 ms calls cannot.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def run(*, quick: bool) -> list[Row]:
     )
     rows = []
     for name, by_mode in samples.items():
+        group = f"wrapper: fake OpenAI call, {name}"
         added = {mode: [m - b for m, b in zip(by_mode[mode], by_mode["bare"], strict=True)] for mode in switches}
         for mode, diffs in added.items():
             ratio = None
@@ -56,12 +58,10 @@ def run(*, quick: bool) -> list[Row]:
             if mode == "llmtel-openai" and "openai-v2" in added:
                 ratio = statistics.median(o / v for o, v in zip(diffs, added["openai-v2"], strict=True) if v > 0)
                 note += "; ratio: llmtel-openai / openai-v2 added time, paired per round"
-            group = f"wrapper: fake OpenAI call, {name}"
             rows.append(
                 Row(group, f"{mode} added", statistics.median(diffs), min(diffs), max(diffs), "µs", ratio, note)
             )
         bare = by_mode["bare"]
-        group = f"wrapper: fake OpenAI call, {name}"
         note = "the call itself, in-memory transport"
         rows.append(Row(group, "bare client", statistics.median(bare), min(bare), max(bare), "µs", None, note))
     return rows
