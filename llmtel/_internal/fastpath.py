@@ -88,6 +88,7 @@ from opentelemetry.trace import (
     INVALID_SPAN_CONTEXT,
     NonRecordingSpan,
     Span,
+    TraceFlags,
     set_span_in_context,
 )
 
@@ -129,8 +130,11 @@ try:  # Everything below is SDK-internal: a missing name means "use the public A
     from opentelemetry.sdk.metrics._internal.instrument import _Counter, _Histogram, _UpDownCounter
     from opentelemetry.sdk.metrics._internal.measurement_consumer import SynchronousMeasurementConsumer
     from opentelemetry.sdk.metrics._internal.metric_reader_storage import MetricReaderStorage
+    from opentelemetry.sdk.trace import _Span
 
     _FILTERS: tuple[type, ...] = (TraceBasedExemplarFilter, AlwaysOnExemplarFilter, AlwaysOffExemplarFilter)
+    #: Spans whose ``get_span_context()`` returns their ``_context`` field: read directly (two Python calls less).
+    _CONTEXT_FIELD: frozenset[type] = frozenset((_Span, NonRecordingSpan))
     #: An exemplar bucket's fields, which :func:`_offer` sets as ``ExemplarBucket.offer`` does.
     _BUCKET_FIELDS = ("value", "time_unix_nano", "attributes", "span_id", "trace_id", "offered")
     #: The one gate: True on a proven SDK version, else every value takes the public API.
@@ -765,7 +769,8 @@ def _fold(batch: list[Any]) -> None:
             sampled, ids = _exemplar_decision(source.filter, ctx)
             last_ctx, last_filter = ctx, source.filter
         bundled = type(source) is _Bundle
-        for plan, value in zip(source.plans, values, strict=False) if bundled else ((source, values),):
+        # zip() without strict=: a keyword argument is parsed on every call (a bundle has a value per plan).
+        for plan, value in zip(source.plans, values) if bundled else ((source, values),):  # noqa: B905
             if value is None or plan is None:
                 continue
             if bundled and not (type(value) in _NUMBERS and plan.low <= value < _INF):
@@ -817,6 +822,7 @@ def _fold(batch: list[Any]) -> None:
 #: The (trace id, span id) an exemplar bucket takes from a value's context; None: it keeps the ids it had.
 _SpanIds = tuple[int, int] | None
 _NOT_SAMPLED: tuple[bool, _SpanIds] = (False, None)
+_SAMPLED = TraceFlags.SAMPLED
 
 
 def _exemplar_decision(exemplar_filter: Any, ctx: Context) -> tuple[bool, _SpanIds]:
@@ -834,10 +840,11 @@ def _exemplar_decision(exemplar_filter: Any, ctx: Context) -> tuple[bool, _SpanI
     if span is None or span is INVALID_SPAN or not (type(span) in _span_types or _new_span_class(span)):
         # get_current_span(ctx) is INVALID_SPAN, whose flags say "not sampled"
         return kind is AlwaysOnExemplarFilter, None
-    span_context = span.get_span_context()
-    if kind is TraceBasedExemplarFilter and not span_context.trace_flags.sampled:
+    span_context = span._context if type(span) in _CONTEXT_FIELD else span.get_span_context()
+    # SpanContext is the tuple (trace_id, span_id, is_remote, trace_flags, ...): items, not properties.
+    if kind is TraceBasedExemplarFilter and not span_context[3] & _SAMPLED:
         return _NOT_SAMPLED
-    return True, span_context[:2]  # SpanContext is the tuple (trace_id, span_id, ...): one slice, no properties
+    return True, span_context[:2]
 
 
 _span_types: set[type] = set()  # classes of spans seen in contexts (a handful: the SDK's and the API's)
