@@ -99,7 +99,7 @@ Switch = tuple[Callable[[], object], Callable[[], object]]
 
 def switched_rounds(
     switches: dict[str, Switch],
-    calls: dict[str, Callable[[], object]],
+    calls: Mapping[str, Callable[[], object]],
     *,
     rounds: int,
     time_block: Callable[[Callable[[], object]], float],

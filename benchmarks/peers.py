@@ -19,12 +19,13 @@ pins), where only this file and the peer are installed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import openai
@@ -89,12 +90,49 @@ def _calls(client: openai.OpenAI) -> dict[str, Callable[[], None]]:
     return {"non-streaming": plain, f"stream {CHUNKS} chunks": stream}
 
 
+@contextlib.contextmanager
+def canned_create(client: openai.OpenAI) -> Iterator[None]:
+    """Inside: ``Completions.create`` is a fake that returns the canned completion or a canned stream.
+
+    The issue's harness: an instrumentor's wrapper timed around a create of under a microsecond,
+    so the bare call no longer drowns what it adds. The completion and the chunks are parsed once
+    by the real client; a stream hands out the same chunk objects each time. Instrument inside the
+    block: an instrumentor wraps whatever ``create`` is there when it instruments.
+    """
+    from openai.resources.chat.completions import Completions
+
+    messages: Any = [{"role": "user", "content": "Say hello"}]
+    completion = client.chat.completions.create(model=MODEL, messages=messages)
+    chunks = list(
+        client.chat.completions.create(
+            model=MODEL, messages=messages, stream=True, stream_options={"include_usage": True}
+        )
+    )
+
+    class CannedStream(openai.Stream):  # type: ignore[type-arg]
+        def __init__(self) -> None:  # the parsed chunks again, no HTTP response behind them
+            self._iterator = iter(chunks)
+
+        def close(self) -> None:
+            pass
+
+    def fake_create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return CannedStream() if kwargs.get("stream") else completion
+
+    real = Completions.__dict__["create"]
+    Completions.create = fake_create  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        Completions.create = real  # type: ignore[method-assign]
+
+
 #: The clock: wall time by default; ``--clock thread`` counts this thread's CPU time only (the
 #: transport is in-memory, so every step of a call runs on it), which a loaded machine disturbs less.
 _CLOCK = time.perf_counter
 
 
-def _time(op: Callable[[], None], inner: int, finish: Callable[[], None] | None = None) -> float:
+def _time(op: Callable[[], object], inner: int, finish: Callable[[], None] | None = None) -> float:
     """Seconds per call of ``op``; ``finish`` (llmtel's fold of its buffered values) runs on the clock.
 
     It runs once before the clock starts too, so that no block pays for what an earlier one buffered.

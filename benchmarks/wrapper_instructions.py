@@ -23,7 +23,6 @@ import os
 import shutil
 import subprocess
 import sys
-from typing import Any
 
 from benchmarks.instructions import collected
 
@@ -33,54 +32,33 @@ FOLD_EVERY = 40
 
 def _inner(mode: str, call: str, calls: int) -> None:
     """The measured process: set up, warm up, then the counted loop inside ``sys.call_tracing``."""
-    import openai
-    from openai.resources.chat.completions import Completions
-
     from benchmarks import peers, record
     from llmtel._internal import fastpath
 
     record.configure()
     client = peers._client()
-    messages: Any = [{"role": "user", "content": "Say hello"}]
-    completion = client.chat.completions.create(model=peers.MODEL, messages=messages)
-    chunks = list(
-        client.chat.completions.create(
-            model=peers.MODEL, messages=messages, stream=True, stream_options={"include_usage": True}
-        )
-    )
+    with peers.canned_create(client):
+        if mode == "llmtel-openai":
+            from llmtel_openai import OpenAIInstrumentor
 
-    class CannedStream(openai.Stream):  # type: ignore[type-arg]
-        def __init__(self) -> None:  # the parsed chunks again, no HTTP response behind them
-            self._iterator = iter(chunks)
+            OpenAIInstrumentor().instrument()
+        elif mode == "openai-v2":
+            from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as V2
 
-        def close(self) -> None:
-            pass
-
-    def fake_create(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return CannedStream() if kwargs.get("stream") else completion
-
-    Completions.create = fake_create  # type: ignore[method-assign,assignment]
-    if mode == "llmtel-openai":
-        from llmtel_openai import OpenAIInstrumentor
-
-        OpenAIInstrumentor().instrument()
-    elif mode == "openai-v2":
-        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as V2
-
-        V2().instrument()
-    op = peers._calls(client)["non-streaming" if call == "plain" else f"stream {peers.CHUNKS} chunks"]
-    for _ in range(50):
-        op()
-    fastpath.drain()
-
-    def loop(n: int) -> None:
-        for i in range(n):
+            V2().instrument()
+        op = peers._calls(client)["non-streaming" if call == "plain" else f"stream {peers.CHUNKS} chunks"]
+        for _ in range(50):
             op()
-            if i % FOLD_EVERY == FOLD_EVERY - 1:
-                fastpath.drain()
         fastpath.drain()
 
-    sys.call_tracing(loop, (calls,))  # the only frame valgrind counts in
+        def loop(n: int) -> None:
+            for i in range(n):
+                op()
+                if i % FOLD_EVERY == FOLD_EVERY - 1:
+                    fastpath.drain()
+            fastpath.drain()
+
+        sys.call_tracing(loop, (calls,))  # the only frame valgrind counts in
 
 
 def count(mode: str, call: str, calls: int) -> float:
