@@ -6,6 +6,7 @@ shape of the output: every row present, every figure a positive finite number.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -56,6 +57,13 @@ THREAD_CASES = [
 THREAD_GROUPS = ["record: threads, one series", "record: threads, one series, process CPU"]
 CHUNK_PAIR_GROUPS = ["record: per chunk, paired", "record: per chunk, paired, CPU time"]
 CHUNK_PAIR_CASES = ["llmtel.llm_call, non-streaming", "llmtel.llm_call, stream 128 chunks"]
+#: The wrapper harness's two call shapes (rows only where openai and llmtel-openai are installed).
+WRAPPER_GROUPS = [
+    f"wrapper: {shape}, {call}"
+    for shape in ("OpenAI client, in-memory transport", "fake create")
+    for call in ("non-streaming", "stream 8 chunks")
+]
+WRAPPER_CASES = ["llmtel-openai added", "bare client"]
 CHUNK_ROWS = [
     ("chunk cost, paired per round", f"llmtel.llm_call ({clock})") for clock in ("wall time", "thread CPU time")
 ]
@@ -100,6 +108,8 @@ def test_quick_mode_prints_every_row(tmp_path: Path) -> None:
                "llmtel's ratio / raw SDK's ratio")  # fmt: skip
     expected |= {(g, name) for g in ("thread scaling (8 threads / 1)", "thread scaling (8 threads / 1), process CPU")
                  for name in scaling}  # fmt: skip
+    if importlib.util.find_spec("openai") and importlib.util.find_spec("llmtel_openai"):
+        expected |= {(g, name) for g in WRAPPER_GROUPS for name in WRAPPER_CASES}
     assert expected <= keys, f"missing rows: {sorted(expected - keys)}"
 
     for row in rows:
