@@ -291,3 +291,26 @@ def test_a_detached_call_stopped_anywhere_keeps_its_exemplar(llmtel_capture: Cap
     point = llmtel_capture.point("gen_ai.client.operation.duration")
     assert point.count == 1
     assert [e.span_id for e in point.exemplars] == [span.context.span_id]
+
+
+@pytest.mark.parametrize("sampled", [True, False])
+def test_a_call_starts_in_the_current_context(llmtel_capture: Capture, sampled: bool) -> None:
+    """The span's parent, the parent-based sampler's decision and the attribute block: all the caller's context."""
+    flags = trace.TraceFlags(trace.TraceFlags.SAMPLED if sampled else trace.TraceFlags.DEFAULT)
+    parent = trace.SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=flags)
+    with trace.use_span(trace.NonRecordingSpan(parent)), llmtel.attributes(team="search"):
+        with llmtel.llm_call(provider="openai", model="m") as call:
+            assert trace.get_current_span() is call.span
+        detached = llmtel.llm_call(provider="openai", model="m").start(attach=False)
+        assert trace.get_current_span().get_span_context() == parent
+        detached.stop()
+    spans = llmtel_capture.spans()
+    if not sampled:
+        assert spans == []
+        return
+    assert len(spans) == 2
+    for span in spans:
+        assert span.parent == parent
+        assert span.context.trace_id == parent.trace_id
+        assert span.attributes["team"] == "search"
+    assert detached.span.get_span_context().span_id == spans[1].context.span_id

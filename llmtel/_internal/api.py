@@ -112,9 +112,13 @@ class _Operation:
 
     # The per-call blocks below are guarded by try/except asking the module's shared blocks
     # (errors.guarded.swallowed), not by ``with``: its two Python calls cost more than some blocks.
-    def _begin(self, attach: bool = True) -> None:
+    def _begin(self, attach: bool = True) -> Context:
+        """Start the span (made current if ``attach``); the context the operation runs in."""
+        # The current context, read once for the block's attributes, the span's parent (and its
+        # sampler's) and the span's own context: each would read it again (two Python calls each).
+        context = otel_context.get_current()
         try:
-            block = block_attributes()
+            block = block_attributes(context)
             if block:
                 self._extra = {**block, **self._given} if self._given else block
             dimensions = self._handles.dimensions
@@ -126,15 +130,17 @@ class _Operation:
         try:
             if self._handles.enabled:
                 span = self._handles.tracer.start_span(
-                    self._span_name(), kind=self._span_kind, attributes=self._span_attributes()
+                    self._span_name(), context, kind=self._span_kind, attributes=self._span_attributes()
                 )
                 self._span = span
                 if attach:
-                    self._token = otel_context.attach(trace.set_span_in_context(span))
+                    context = trace.set_span_in_context(span, context)
+                    self._token = otel_context.attach(context)
         except Exception as exc:
             if not _START_SPAN.swallowed(exc):
                 raise
         self._start = perf_counter()
+        return context
 
     def _end(self, exc: BaseException | None) -> None:
         if self._ended:
@@ -391,8 +397,8 @@ class LLMCall(_Operation):
         attrs[semconv.REQUEST_STREAM] = self.stream
         return self._extra_span_attributes(attrs)
 
-    def _begin(self, attach: bool = True) -> None:
-        super()._begin(attach)
+    def _begin(self, attach: bool = True) -> Context:
+        context = super()._begin(attach)
         if self._handles.enabled:
             try:
                 # The first keys of _attrs, in their order.
@@ -407,10 +413,13 @@ class LLMCall(_Operation):
                     self._active_attrs.update(dims)
                 # The key stands for the attributes above (every value a str): no content key to build.
                 key = (self.operation, self.provider, self.model, tuple(dims.items()) if dims else ())
-                _layout(self._handles.instruments, "active").record(self._active_attrs, None, (), (1,), key=key)
+                _layout(self._handles.instruments, "active").record(
+                    self._active_attrs, None, (), (1,), context, key=key
+                )
             except Exception as exc:
                 if not _RECORD_ACTIVE.swallowed(exc):
                     raise
+        return context
 
     # -- streaming ----------------------------------------------------------
     def mark_first_token(self) -> None:

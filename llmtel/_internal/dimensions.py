@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 
 from llmtel import semconv
 from llmtel._internal import errors as _errors
@@ -80,9 +81,11 @@ class attributes:
         otel_context.detach(token)  # type: ignore[arg-type]
 
 
-def block_attributes() -> Mapping[str, Any] | None:
-    """The attributes of the innermost :func:`attributes` block in the current context, if any."""
-    return otel_context.get_current().get(_BLOCK_KEY)  # type: ignore[return-value]  # get_value's work, a call less
+def block_attributes(context: Context | None = None) -> Mapping[str, Any] | None:
+    """The attributes of the innermost :func:`attributes` block in ``context`` (None: the current one), if any."""
+    if context is None:
+        context = otel_context.get_current()
+    return context.get(_BLOCK_KEY)  # type: ignore[return-value]  # get_value's work, a call less
 
 
 class _ValueLimit:
