@@ -75,15 +75,17 @@ def _client() -> openai.OpenAI:
     return openai.OpenAI(api_key="sk-bench", base_url="https://api.openai.com/v1", http_client=http, max_retries=0)
 
 
-def _calls(client: openai.OpenAI) -> dict[str, Callable[[], None]]:
-    messages = [{"role": "user", "content": "Say hello"}]
+#: The benchmark's request messages (one list, read by the client and the instrumentations).
+_MESSAGES: Any = [{"role": "user", "content": "Say hello"}]
 
+
+def _calls(client: openai.OpenAI) -> dict[str, Callable[[], None]]:
     def plain() -> None:
-        client.chat.completions.create(model=MODEL, messages=messages)  # type: ignore[arg-type]
+        client.chat.completions.create(model=MODEL, messages=_MESSAGES)
 
     def stream() -> None:
-        for _ in client.chat.completions.create(  # type: ignore[call-overload]
-            model=MODEL, messages=messages, stream=True, stream_options={"include_usage": True}
+        for _ in client.chat.completions.create(
+            model=MODEL, messages=_MESSAGES, stream=True, stream_options={"include_usage": True}
         ):
             pass
 
@@ -101,11 +103,10 @@ def canned_create(client: openai.OpenAI) -> Iterator[None]:
     """
     from openai.resources.chat.completions import Completions
 
-    messages: Any = [{"role": "user", "content": "Say hello"}]
-    completion = client.chat.completions.create(model=MODEL, messages=messages)
+    completion = client.chat.completions.create(model=MODEL, messages=_MESSAGES)
     chunks = list(
         client.chat.completions.create(
-            model=MODEL, messages=messages, stream=True, stream_options={"include_usage": True}
+            model=MODEL, messages=_MESSAGES, stream=True, stream_options={"include_usage": True}
         )
     )
 
@@ -120,7 +121,7 @@ def canned_create(client: openai.OpenAI) -> Iterator[None]:
         return CannedStream() if kwargs.get("stream") else completion
 
     real = Completions.__dict__["create"]
-    Completions.create = fake_create  # type: ignore[method-assign,assignment]
+    Completions.create = fake_create  # type: ignore[method-assign]
     try:
         yield
     finally:
