@@ -557,10 +557,14 @@ class LLMCall(_Operation):
         # The caller's key: attrs hold str values and an int port, the active-requests attributes
         # are a subset of attrs (and the opted-in keys), so attrs, error type, cost source and
         # late attributes stand for the bundle; late values other than str: the content key.
+        # One flat tuple, each variable-length part after its length (the dims' keys last): a nested key
+        # is an object per attribute for the cache lookup to compare, each a cache miss at many models.
         key = None
-        if not late or all(type(value) is str for value in late.values()):
-            dims = tuple(self._dims) if self._dims else ()
-            key = (tuple(attrs.items()), self.error_type, source, tuple(late.items()) if late else (), dims)
+        if not late:
+            key = (len(attrs), *attrs, *attrs.values(), self.error_type, source, 0, *self._dims)
+        elif all(type(value) is str for value in late.values()):
+            key = (len(attrs), *attrs, *attrs.values(), self.error_type, source, len(late), *late, *late.values(),
+                   *self._dims)  # fmt: skip
         _layout(ins, self.role).record(attrs, self.error_type, (source, late, self._active_attrs), values, context, key)
 
     def _priced_cost(self) -> tuple[float, float, str] | None:
