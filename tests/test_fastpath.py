@@ -416,16 +416,27 @@ def test_draws_are_randranges_own(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _fold_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """How often the fold took each way: value by value, or a series' values in one step."""
-    calls = {"value": 0, "series": 0}
-    for name, key in (("_fold_value", "value"), ("_fold_series", "series")):
-        original = getattr(_fastpath, name)
+    """How the fold took a batch: ``made`` series shares (grouped), ``series`` of them folded in one step.
 
-        def counted(*args: Any, _original: Any = original, _key: str = key) -> Any:
-            calls[_key] += 1
-            return _original(*args)
+    Value by value, a number makes no share: it goes straight into its aggregation.
+    """
+    calls = {"made": 0, "series": 0}
 
-        monkeypatch.setattr(_fastpath, name, counted)
+    class Counted(_fastpath._Series):
+        __slots__ = ()
+
+        def __init__(self, *args: Any) -> None:
+            calls["made"] += 1
+            super().__init__(*args)
+
+    original = _fastpath._fold_series
+
+    def counted(entry: Any) -> None:
+        calls["series"] += 1
+        original(entry)
+
+    monkeypatch.setattr(_fastpath, "_Series", Counted)
+    monkeypatch.setattr(_fastpath, "_fold_series", counted)
     return calls
 
 
@@ -433,16 +444,20 @@ def _fold_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 def test_each_batch_is_folded_the_way_its_own_entries_call_for(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _fold_calls(monkeypatch)
     _, readers, histogram = _pipeline()  # each reader has its own series
-    for _ in range(2):  # and back: no batch is folded the way the one before it wanted
+    for passes in (1, 2):  # and back: no batch is folded the way the one before it wanted
         for value in VALUES:  # many values, one attribute set: grouped, one step per series
             assert _fastpath.record(histogram, value, ATTRS)
         _fastpath.drain()
-        assert calls == {"value": 0, "series": len(readers)}
+        assert calls == {"made": len(readers), "series": len(readers)}
         for index, value in enumerate(VALUES):  # one value per attribute set (many models): value by value
             assert _fastpath.record(histogram, value, {**ATTRS, "gen_ai.request.model": f"m{index}"})
         _fastpath.drain()
-        assert calls == {"value": len(VALUES) * len(readers), "series": len(readers)}
-        calls.update(value=0, series=0)
+        assert calls == {"made": len(readers), "series": len(readers)}  # no share made, nothing grouped
+        for reader, times in zip(readers, (passes, 1), strict=True):  # cumulative, delta: every value folded
+            counts = {p["attributes"]["gen_ai.request.model"]: (p["count"], p["sum"]) for p in _points(reader)}
+            assert [counts[f"m{index}"] for index in range(len(VALUES))] == [(times, times * v) for v in VALUES]
+            assert counts["m"][0] == times * len(VALUES)
+        calls.update(made=0, series=0)
 
 
 @needs_fast_path
@@ -454,7 +469,7 @@ def test_a_sequence_is_folded_in_one_step_when_values_are_not_grouped(monkeypatc
     for index in range(10):
         assert _fastpath.record_many(histogram, VALUES, {**ATTRS, "gen_ai.request.model": f"m{index}"})
     _fastpath.drain()
-    assert calls == {"value": 0, "series": 10 * len(readers)}
+    assert calls == {"made": 10 * len(readers), "series": 10 * len(readers)}
 
 
 @needs_fast_path

@@ -164,7 +164,7 @@ SPAN_KEY = next(iter(set_span_in_context(NonRecordingSpan(INVALID_SPAN_CONTEXT),
 class _Target:
     """One series of one view of one reader that a plan writes into."""
 
-    __slots__ = ("aggregation", "aligned", "key", "match", "point_attributes", "reset", "series", "slot")
+    __slots__ = ("aggregation", "aligned", "boundaries", "key", "match", "point_attributes", "reset", "series", "slot")
 
     def __init__(self, match: Any, key: Any, point_attributes: dict[str, Any], aggregation: Any) -> None:
         self.match = match
@@ -175,6 +175,7 @@ class _Target:
         self.reset = aggregation is None
         self.slot = key
         self.aggregation = aggregation
+        self.boundaries: Any = None  # a histogram's bucket boundaries, equal to the aggregation's
         self.series: Any = None  # the match's series dict ``aggregation`` was found in
         if aggregation is not None:
             self._bind(aggregation)
@@ -187,6 +188,11 @@ class _Target:
     def _bind(self, aggregation: Any) -> None:
         """Remember ``aggregation``; the caller holds ``match._lock``."""
         self.aggregation = aggregation
+        # Every series of a match has its own tuple of the same boundaries (the SDK copies them per
+        # series): bisecting the match's one tuple finds the same bucket in memory that stays cached.
+        own = getattr(aggregation, "_boundaries", None)
+        shared = getattr(self.match._aggregation, "_boundaries", None)
+        self.boundaries = shared if own == shared else own
         self.series = self.match._attributes_aggregation
         if not self.reset:
             # Past the cardinality limit the SDK hands out the overflow series: remember where it sits.
@@ -782,18 +788,50 @@ def _fold(batch: list[Any]) -> None:
             if sampled and plan.sampling:
                 sampled_values.append((plan, value, now, ctx, ids))
             if not grouping:
+                # Each value as it comes, inline: at hundreds of series this runs for every value, and a
+                # Python call per value and target costs more than the rest of the work (what aggregate()
+                # does: a histogram's bucket found once, for it and for its exemplar).
                 histogram = plan.kind is _HIST
                 for target in plan.targets:
-                    # target.current(), its common case inline (this runs per value at hundreds of series)
+                    # target.current(), its common case inline
                     same = target.match._attributes_aggregation is target.series
                     aggregation = target.aggregation if same else target.current()
-                    if type(value) in _NUMBERS:
-                        _fold_value(aggregation, histogram, target.aligned, value, now, ids, sampled, plan.offered)
-                    else:  # a sequence (a stream's chunk gaps): many values of one series, folded in one step
+                    if type(value) not in _NUMBERS:  # a sequence (a stream's chunk gaps): one series' values
                         alone = _Series(aggregation, histogram, target.aligned)
                         alone.records.append((value, now, ids, sampled, plan.offered))
                         alone.spread = True
                         _fold_series(alone)
+                        continue
+                    # The locks by acquire() and release(), not ``with``: looking up and binding a lock's
+                    # __enter__ and __exit__ costs ~0.1 µs, paid here per value (docs/performance.md).
+                    lock = aggregation._lock
+                    lock.acquire()
+                    try:
+                        if not histogram:  # a sum; its exemplars: _offer_each, in record order across series
+                            aggregation._value = (0 if aggregation._value is None else aggregation._value) + value
+                        else:
+                            index = bisect_left(target.boundaries, value)  # the SDK's bucket rule
+                            if aggregation._value is None:
+                                aggregation._value = aggregation._get_empty_bucket_counts()
+                            aggregation._sum += value
+                            if aggregation._record_min_max:  # min() and max() of the SDK, without two calls
+                                if value < aggregation._min:
+                                    aggregation._min = value
+                                if value > aggregation._max:
+                                    aggregation._max = value
+                            aggregation._value[index] += 1
+                    finally:
+                        lock.release()
+                    if sampled and target.aligned:  # only a histogram's reservoir is aligned
+                        # Straight to the reservoir's bucket, as its offer() finds it (its _find_bucket_index
+                        # is the first boundary >= value, the aggregation's bisect_left).
+                        reservoir = aggregation._reservoir
+                        lock = reservoir._lock
+                        lock.acquire()
+                        try:
+                            _offer(reservoir._reservoir_storage[index], value, now, plan.offered, ids)
+                        finally:
+                            lock.release()
                 continue
             record = (value, now, ids, sampled, plan.offered)  # shared by the plan's targets
             spread = type(value) not in _NUMBERS
@@ -810,11 +848,7 @@ def _fold(batch: list[Any]) -> None:
                     entry.spread = True
     if grouping:
         for entry in series.values():
-            records = entry.records
-            if len(records) == 1 and not entry.spread:  # one value
-                _fold_value(entry.aggregation, entry.histogram, entry.aligned, *records[0])
-            else:
-                _fold_series(entry)
+            _fold_series(entry)
     if sampled_values:
         _offer_each(sampled_values)
 
@@ -888,40 +922,6 @@ def _valid(value: Any, positive: bool) -> bool:
         return math.isfinite(value) and not (positive and value < 0)
     except TypeError:  # not a number: the SDK's public API says so
         return False
-
-
-def _fold_value(
-    aggregation: Any,
-    histogram: bool,
-    aligned: bool,
-    value: float,
-    now: int,
-    ids: _SpanIds,
-    sampled: bool,
-    offered: Any,
-) -> None:
-    """One value: what ``aggregate()`` does (a histogram's bucket found once, for it and its exemplar)."""
-    if not histogram:
-        with aggregation._lock:
-            aggregation._value = (0 if aggregation._value is None else aggregation._value) + value
-        return  # exemplars: _offer_each, in record order across series
-    with aggregation._lock:
-        index = bisect_left(aggregation._boundaries, value)  # the SDK's bucket rule
-        if aggregation._value is None:
-            aggregation._value = aggregation._get_empty_bucket_counts()
-        aggregation._sum += value
-        if aggregation._record_min_max:  # min() and max() of the SDK, without two calls
-            if value < aggregation._min:
-                aggregation._min = value
-            if value > aggregation._max:
-                aggregation._max = value
-        aggregation._value[index] += 1
-    if sampled and aligned:
-        # Straight to the reservoir's bucket, as its offer() finds it (its _find_bucket_index is the
-        # first boundary >= value, the aggregation's bisect_left).
-        reservoir = aggregation._reservoir
-        with reservoir._lock:
-            _offer(reservoir._reservoir_storage[index], value, now, offered, ids)
 
 
 def _fold_series(entry: _Series) -> None:
@@ -1026,13 +1026,17 @@ def _offer_each(sampled_values: list[tuple[_Plan, Any, int, Context, _SpanIds]])
                 reservoir = target.aggregation._reservoir  # found by this fold: no collection runs meanwhile
                 if type(reservoir) is SimpleFixedSizeExemplarReservoir:
                     # Its _find_bucket_index inline: the same random draw, and only a kept value is offered.
-                    with reservoir._lock:
+                    lock = reservoir._lock
+                    lock.acquire()  # not ``with``: per value (see _fold)
+                    try:
                         seen = reservoir._measurements_seen
                         reservoir._measurements_seen = seen + 1
                         size = reservoir._size
                         index = seen if seen < size else draw(seen + 1)
                         if index < size:
                             _offer(reservoir._reservoir_storage[index], value, now, attributes, ids)
+                    finally:
+                        lock.release()
                 else:
                     reservoir.offer(value, now, attributes, ctx)
 
