@@ -48,6 +48,7 @@ SCRAPE_CASES = [
     "prometheus_client Histogram, text 0.0.4",
 ]
 SERIES_CASES = ["llmtel.llm_call, 1 model", "llmtel.llm_call, 300 models"]  # quick: no 2000
+SERIES_GROUPS = ["record: series scaling", "record: series scaling, CPU time"]
 THREAD_CASES = [
     "llmtel.llm_call, 1 thread",
     "llmtel.llm_call, 8 threads",
@@ -100,7 +101,7 @@ def test_quick_mode_prints_every_row(tmp_path: Path) -> None:
     expected |= {("span metrics: GenAI chat span", name) for name in GENAI_SPAN_CASES}
     expected |= {(f"record: {g}, metric_attributes", name) for g in ("non-streaming", "stream 8 chunks")
                  for name in DIMENSION_CASES}  # fmt: skip
-    expected |= {("record: series scaling", name) for name in SERIES_CASES}
+    expected |= {(g, name) for g in SERIES_GROUPS for name in SERIES_CASES}
     expected |= {(g, name) for g in THREAD_GROUPS for name in THREAD_CASES}
     expected |= {(g, name) for g in CHUNK_PAIR_GROUPS for name in CHUNK_PAIR_CASES}
     expected |= set(CHUNK_ROWS)
