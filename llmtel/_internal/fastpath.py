@@ -230,7 +230,7 @@ class _Plan:
         self.low = 0 if _positive(instrument) else -sys.float_info.max
         self.attributes = attributes  # as given: the public API gets these for rejected values
         self.offered = offered  # the cleaned attributes exemplars are offered with (None for None)
-        self.targets = targets
+        self.targets = tuple(targets)  # one object (a list is two: its header and its items), read per value
         self.filter: Any = None
         # Reservoirs other than aligned-bucket ones take each value in record order (end of _fold).
         self.sampled_targets = tuple(target for target in targets if not target.aligned)
