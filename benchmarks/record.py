@@ -434,17 +434,13 @@ def chunk_pairs(*, quick: bool) -> list[Result]:
         ("llmtel.llm_call, non-streaming", llmtel_case(None), FOLD),
         (f"llmtel.llm_call, stream {PAIRED_CHUNKS} chunks", llmtel_case(chunks), FOLD),
     ]
-    results: list[Result] = []
-    for group, clock in ((CHUNK_GROUP, time.perf_counter), (f"{CHUNK_GROUP}, CPU time", time.thread_time)):
-        results += interleaved(
-            group,
-            cases,
-            rounds=5 if quick else 31,
-            inner=10 if quick else 100,
-            baseline="llmtel.llm_call, non-streaming",
-            clock=clock,
-        )
-    return results
+    return _wall_and_cpu(
+        CHUNK_GROUP,
+        cases,
+        rounds=5 if quick else 31,
+        inner=10 if quick else 100,
+        baseline="llmtel.llm_call, non-streaming",
+    )
 
 
 def chunk_rows(results: list[Result]) -> list[Row]:
@@ -490,16 +486,20 @@ def series_scaling(*, quick: bool) -> list[Result]:
             op()
         FOLD()
         cases.append((f"llmtel.llm_call, {n} model{'s' if n > 1 else ''}", op, FOLD))
+    return _wall_and_cpu(
+        SERIES_GROUP,
+        cases,
+        rounds=5 if quick else 15,
+        inner=200 if quick else 2000,
+        baseline="llmtel.llm_call, 1 model",
+    )
+
+
+def _wall_and_cpu(group: str, cases: list[Any], *, rounds: int, inner: int, baseline: str) -> list[Result]:
+    """``cases`` timed in wall time as ``group``, then in the calling thread's CPU time as ``group, CPU time``."""
     results: list[Result] = []
-    for group, clock in ((SERIES_GROUP, time.perf_counter), (f"{SERIES_GROUP}, CPU time", time.thread_time)):
-        results += interleaved(
-            group,
-            cases,
-            rounds=5 if quick else 15,
-            inner=200 if quick else 2000,
-            baseline="llmtel.llm_call, 1 model",
-            clock=clock,
-        )
+    for name, clock in ((group, time.perf_counter), (f"{group}, CPU time", time.thread_time)):
+        results += interleaved(name, cases, rounds=rounds, inner=inner, baseline=baseline, clock=clock)
     return results
 
 
