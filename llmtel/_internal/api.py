@@ -560,9 +560,7 @@ class LLMCall(_Operation):
         # One flat tuple, each variable-length part after its length (the dims' keys last): a nested key
         # is an object per attribute for the cache lookup to compare, each a cache miss at many models.
         key = None
-        if not late:
-            key = (len(attrs), *attrs, *attrs.values(), self.error_type, source, 0, *self._dims)
-        elif all(type(value) is str for value in late.values()):
+        if not late or all(type(value) is str for value in late.values()):
             key = (len(attrs), *attrs, *attrs.values(), self.error_type, source, len(late), *late, *late.values(),
                    *self._dims)  # fmt: skip
         _layout(ins, self.role).record(attrs, self.error_type, (source, late, self._active_attrs), values, context, key)
