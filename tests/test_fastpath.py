@@ -321,6 +321,48 @@ def test_sums_equal_to_plain_path(tracer: trace.Tracer, kind: str) -> None:
     _compare(tracer, batches, kind=kind, collects=3)
 
 
+@pytest.mark.parametrize("models", [2, 40], ids=["grouped", "value by value"])
+def test_sampling_reservoirs_draw_in_record_order_across_series(tracer: trace.Tracer, models: int) -> None:
+    # A histogram whose view keeps a sampling reservoir (not aligned to its buckets) and a counter: each
+    # value draws a random number, in record order across every series; single values and sequences,
+    # folded grouped (few attribute sets) and value by value (many): the same exemplars as the SDK's.
+    def sampling(aggregation_type: type) -> Callable[..., Any]:
+        return lambda **_: _reservoir_module.SimpleFixedSizeExemplarReservoir(size=2)
+
+    views = [View(instrument_name="h", exemplar_reservoir_factory=sampling), View(instrument_name="c")]
+    sides = []
+    for fast in (False, True):
+        provider, readers, histogram = _pipeline(views)
+        counter = provider.get_meter("t").create_counter("c")
+        _reservoir_module.randrange = random.Random(3).randrange  # restored by _own_randrange
+        for round_no in range(2):
+            for index in range(60):
+                attrs = {**ATTRS, "gen_ai.request.model": f"m{index % models}"}
+                values = VALUES[index % 7 : index % 7 + 3]
+                with tracer.start_as_current_span("call"):
+                    if not fast:
+                        for value in values if index % 3 == 0 else values[:1]:
+                            histogram.record(value, attrs)
+                        counter.add(values[1], attrs)
+                    else:
+                        if index % 3 == 0:
+                            assert _fastpath.record_many(histogram, values, attrs)
+                        else:
+                            assert _fastpath.record(histogram, values[0], attrs)
+                        assert _fastpath.add(counter, values[1], attrs)
+            sides.append([_points(reader) for reader in readers])  # each collection drains (cumulative, delta)
+    for collected in sides:  # span ids differ between the pipelines: exemplars compared by value and attributes
+        for points in collected:
+            for point in points:
+                assert all(trace_id and span_id for _, trace_id, span_id, _ in point["exemplars"])
+                point["exemplars"] = [(value, attrs) for value, _, _, attrs in point["exemplars"]]
+    plain, fast = sides[:2], sides[2:]
+    assert plain == fast
+    exemplars = [len(point["exemplars"]) for collected in fast for points in collected for point in points]
+    assert max(exemplars) == 2 and sum(exemplars) > 2 * models
+    assert any(point["name"] == "h" and point["exemplars"] for points in fast[0] for point in points)
+
+
 def test_counter_rejects_negative_like_the_sdk(caplog: pytest.LogCaptureFixture) -> None:
     provider, (reader, _), _ = _pipeline()
     counter = provider.get_meter("t").create_counter("c")

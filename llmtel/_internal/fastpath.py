@@ -765,7 +765,11 @@ def _fold(batch: list[Any]) -> None:
     grouping = len(batch) >= _GROUP_FROM * len(set(map(_source_of, batch)))
     live: dict[_Target, _Series] = {}  # each target's series in this batch (no collection runs meanwhile)
     series: dict[Any, _Series] = {}  # by aggregation: plans of equal attribute sets share a series
+    # Sampling reservoirs (a sum's, any not aligned to buckets) draw a random number per value, in record
+    # order across series; value by value they are offered as each value is folded, while its series'
+    # objects are in cache, grouped after the whole batch is (_offer_each: the same order either way).
     sampled_values: list[tuple[_Plan, Any, int, Context, _SpanIds]] = []
+    draw = _drawer()
     last_ctx: Any = None
     last_filter: Any = None
     sampled, ids = False, None
@@ -785,8 +789,6 @@ def _fold(batch: list[Any]) -> None:
                 value = _accepted(plan, value, ctx)
                 if value is None:
                     continue
-            if sampled and plan.sampling:
-                sampled_values.append((plan, value, now, ctx, ids))
             if not grouping:
                 # Each value as it comes, inline: at hundreds of series this runs for every value, and a
                 # Python call per value and target costs more than the rest of the work (what aggregate()
@@ -807,7 +809,7 @@ def _fold(batch: list[Any]) -> None:
                     lock = aggregation._lock
                     lock.acquire()
                     try:
-                        if not histogram:  # a sum; its exemplars: _offer_each, in record order across series
+                        if not histogram:  # a sum
                             aggregation._value = (0 if aggregation._value is None else aggregation._value) + value
                         else:
                             index = bisect_left(target.boundaries, value)  # the SDK's bucket rule
@@ -822,17 +824,25 @@ def _fold(batch: list[Any]) -> None:
                             aggregation._value[index] += 1
                     finally:
                         lock.release()
-                    if sampled and target.aligned:  # only a histogram's reservoir is aligned
-                        # Straight to the reservoir's bucket, as its offer() finds it (its _find_bucket_index
-                        # is the first boundary >= value, the aggregation's bisect_left).
-                        reservoir = aggregation._reservoir
-                        lock = reservoir._lock
-                        lock.acquire()
-                        try:
-                            _offer(reservoir._reservoir_storage[index], value, now, plan.offered, ids)
-                        finally:
-                            lock.release()
+                    if not sampled:
+                        continue
+                    reservoir = aggregation._reservoir
+                    if not target.aligned:
+                        _offer_sampled(reservoir, value, now, plan.offered, ids, ctx, draw)
+                        continue
+                    # Straight to the reservoir's bucket, as its offer() finds it (its _find_bucket_index
+                    # is the first boundary >= value, the aggregation's bisect_left).
+                    lock = reservoir._lock
+                    lock.acquire()
+                    try:
+                        _offer(reservoir._reservoir_storage[index], value, now, plan.offered, ids)
+                    finally:
+                        lock.release()
+                if sampled and plan.sampling and type(value) not in _NUMBERS:
+                    _offer_each(((plan, value, now, ctx, ids),), draw)  # each value to every reservoir, in turn
                 continue
+            if sampled and plan.sampling:
+                sampled_values.append((plan, value, now, ctx, ids))
             record = (value, now, ids, sampled, plan.offered)  # shared by the plan's targets
             spread = type(value) not in _NUMBERS
             for target in plan.targets:
@@ -850,7 +860,7 @@ def _fold(batch: list[Any]) -> None:
         for entry in series.values():
             _fold_series(entry)
     if sampled_values:
-        _offer_each(sampled_values)
+        _offer_each(sampled_values, draw)
 
 
 #: The (trace id, span id) an exemplar bucket takes from a value's context; None: it keeps the ids it had.
@@ -945,7 +955,7 @@ def _fold_series(entry: _Series) -> None:
         with aggregation._lock:
             # One by one, in order, as repeated aggregate() calls would: the same float sum.
             aggregation._value = reduce(_add, flat, 0 if aggregation._value is None else aggregation._value)
-        return  # exemplars: _offer_each, in record order across series
+        return  # exemplars: offered by _fold, in record order across series
     with aggregation._lock:
         boundaries = aggregation._boundaries
         if aggregation._value is None:
@@ -1012,33 +1022,41 @@ def _offer_last_per_bucket(entry: _Series, flat: list[float], starts: list[int] 
             _offer(storage[bucket], flat[position], now, offered, ids)
 
 
-def _offer_each(sampled_values: list[tuple[_Plan, Any, int, Context, _SpanIds]]) -> None:
+def _offer_each(
+    sampled_values: Sequence[tuple[_Plan, Any, int, Context, _SpanIds]], draw: Callable[[int], int]
+) -> None:
     """Offer each sampled value to every reservoir of its plan that is not aligned-bucket, as the SDK would.
 
     In record order: series after series and reader after reader, as the SDK offers them (a sampling
     reservoir draws a random number per value).
     """
-    draw = _drawer()
     for plan, values, now, ctx, ids in sampled_values:
         attributes = plan.offered
         for value in (values,) if type(values) in _NUMBERS else values:
             for target in plan.sampled_targets:
-                reservoir = target.aggregation._reservoir  # found by this fold: no collection runs meanwhile
-                if type(reservoir) is SimpleFixedSizeExemplarReservoir:
-                    # Its _find_bucket_index inline: the same random draw, and only a kept value is offered.
-                    lock = reservoir._lock
-                    lock.acquire()  # not ``with``: per value (see _fold)
-                    try:
-                        seen = reservoir._measurements_seen
-                        reservoir._measurements_seen = seen + 1
-                        size = reservoir._size
-                        index = seen if seen < size else draw(seen + 1)
-                        if index < size:
-                            _offer(reservoir._reservoir_storage[index], value, now, attributes, ids)
-                    finally:
-                        lock.release()
-                else:
-                    reservoir.offer(value, now, attributes, ctx)
+                # The aggregation found by this fold: no collection runs meanwhile.
+                _offer_sampled(target.aggregation._reservoir, value, now, attributes, ids, ctx, draw)
+
+
+def _offer_sampled(
+    reservoir: Any, value: float, now: int, attributes: Any, ids: _SpanIds, ctx: Context, draw: Callable[[int], int]
+) -> None:
+    """``reservoir.offer(value, now, attributes, ctx)`` for a reservoir not aligned to buckets."""
+    if type(reservoir) is not SimpleFixedSizeExemplarReservoir:
+        reservoir.offer(value, now, attributes, ctx)
+        return
+    # Its _find_bucket_index inline: the same random draw, and only a kept value is offered.
+    lock = reservoir._lock
+    lock.acquire()  # not ``with``: per value (see _fold)
+    try:
+        seen = reservoir._measurements_seen
+        reservoir._measurements_seen = seen + 1
+        size = reservoir._size
+        index = seen if seen < size else draw(seen + 1)
+        if index < size:
+            _offer(reservoir._reservoir_storage[index], value, now, attributes, ids)
+    finally:
+        lock.release()
 
 
 def _offer(bucket: Any, value: float, now: int, attributes: Any, ids: _SpanIds) -> None:
