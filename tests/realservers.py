@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -26,11 +27,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _ephemeral_ports() -> range:
+    """The ports the kernel hands out to outgoing connections (and to ``bind(0)``)."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):  # not Linux: the IANA dynamic range
+        low, high = 49152, 65535
+    return range(low, high + 1)
+
+
 def free_port_range(count: int) -> int:
-    """A base port whose next ``count`` ports are all free now."""
-    for _ in range(50):
-        base = free_port()
-        if base + count >= 65535:
+    """A base port whose next ``count`` ports are all free now, all outside the ephemeral range.
+
+    Servers bind these later (worker processes starting, or restarting after kill -9 or HUP). An
+    ephemeral port could meanwhile become an outgoing connection's local port (the test's own
+    scraper or requests), and the worker would wait for it until that connection closed.
+    """
+    ephemeral = _ephemeral_ports()
+    choose = random.Random()
+    for _ in range(200):
+        base = choose.randrange(10_000, 65_536 - count)
+        if base + count > ephemeral.start and base < ephemeral.stop:
             continue
         socks = []
         try:
