@@ -766,8 +766,8 @@ def _fold(batch: list[Any]) -> None:
     live: dict[_Target, _Series] = {}  # each target's series in this batch (no collection runs meanwhile)
     series: dict[Any, _Series] = {}  # by aggregation: plans of equal attribute sets share a series
     # Sampling reservoirs (a sum's, any not aligned to buckets) draw a random number per value, in record
-    # order across series; value by value they are offered as each value is folded, while its series'
-    # objects are in cache, grouped after the whole batch is (_offer_each: the same order either way).
+    # order across series. Value by value, each value is offered right after it is folded, while its
+    # series' objects are still in cache; grouped, after the whole batch (_offer_each). Same draws.
     sampled_values: list[tuple[_Plan, Any, int, Context, _SpanIds]] = []
     draw = _drawer()
     last_ctx: Any = None
