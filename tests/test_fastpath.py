@@ -335,7 +335,7 @@ def test_sampling_reservoirs_draw_in_record_order_across_series(tracer: trace.Tr
         provider, readers, histogram = _pipeline(views)
         counter = provider.get_meter("t").create_counter("c")
         _reservoir_module.randrange = random.Random(3).randrange  # restored by _own_randrange
-        for round_no in range(2):
+        for _ in range(2):  # two collections: cumulative accumulates, delta resets
             for index in range(60):
                 attrs = {**ATTRS, "gen_ai.request.model": f"m{index % models}"}
                 values = VALUES[index % 7 : index % 7 + 3]
