@@ -232,7 +232,7 @@ class _Plan:
         self.offered = offered  # the cleaned attributes exemplars are offered with (None for None)
         self.targets = tuple(targets)  # one object (a list is two: its header and its items), read per value
         self.filter: Any = None
-        # Reservoirs other than aligned-bucket ones take each value in record order (end of _fold).
+        # Reservoirs other than aligned-bucket ones take each value in record order (_offer_sampled, from _fold).
         self.sampled_targets = tuple(target for target in targets if not target.aligned)
         self.sampling = bool(self.sampled_targets)
 
